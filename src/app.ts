@@ -1,0 +1,202 @@
+/**
+ * The composition root: the one place that builds concrete infrastructure (database, brokers,
+ * engine, command layer) and wires it together. Everything else takes its dependencies in a
+ * constructor options object.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Broker } from './brokers/broker.js';
+import { PaperBroker, PaperExchange } from './brokers/paper/index.js';
+import { CommandService } from './commands/service.js';
+import type { Config } from './config.js';
+import {
+  AccountsRepository,
+  AuditRepository,
+  ChannelsRepository,
+  CredentialsRepository,
+  type Db,
+  JournalRepository,
+  loadEncryptionKey,
+  openDatabase,
+  SecretBox,
+  SettingsRepository,
+  SignalsRepository,
+  UsersRepository,
+} from './db/index.js';
+import { type Clock, systemClock } from './domain/clock.js';
+import type { BrokerName } from './domain/types.js';
+import { Engine } from './engine/engine.js';
+import type { Logger } from './log.js';
+import { CompositeNotifier, type Notifier } from './ports/notifier.js';
+
+export interface AppOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** Replaces the paper exchange (tests set prices on it). */
+  readonly exchange?: PaperExchange;
+  /** PostgreSQL only: keep every table in this schema (tests give each file its own). */
+  readonly databaseSchema?: string;
+}
+
+export interface App {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly commands: CommandService;
+  readonly engine: Engine;
+  /** Transports add themselves here; the service notifies through it. */
+  readonly notifier: CompositeNotifier & Notifier;
+  readonly exchange: PaperExchange;
+  readonly brokers: ReadonlyMap<BrokerName, Broker>;
+  readonly stores: {
+    readonly users: UsersRepository;
+    readonly accounts: AccountsRepository;
+    readonly channels: ChannelsRepository;
+    readonly credentials: CredentialsRepository;
+    readonly signals: SignalsRepository;
+    readonly journal: JournalRepository;
+    readonly audit: AuditRepository;
+    readonly settings: SettingsRepository;
+  };
+  /** Whether the database is the embedded one. */
+  readonly embedded: boolean;
+  readonly db: Db;
+  close(): Promise<void>;
+}
+
+/** The console user's id on the `console` platform. */
+export const CONSOLE_USER = 'local';
+
+export async function createApp(options: AppOptions): Promise<App> {
+  const { config, log } = options;
+  const clock = options.clock ?? systemClock;
+  const embedded = !config.DATABASE_URL;
+  const dataDir = resolve(config.DATA_DIR);
+  if (embedded) await mkdir(dataDir, { recursive: true });
+
+  const database = await openDatabase(
+    embedded
+      ? { dataDir: join(dataDir, 'pglite') }
+      : {
+          url: config.DATABASE_URL!,
+          ...(options.databaseSchema ? { schemaName: options.databaseSchema } : {}),
+        },
+  );
+  log.info({ driver: database.driver, ...(embedded ? { dataDir } : {}) }, 'database ready');
+  const key = await loadEncryptionKey({
+    ...(config.TRADECAST_ENCRYPTION_KEY ? { keyFromEnv: config.TRADECAST_ENCRYPTION_KEY } : {}),
+    dataDir,
+    embedded,
+    log,
+  });
+  const db = database.db;
+  const box = new SecretBox(key);
+  const stores = {
+    users: new UsersRepository({ db }),
+    accounts: new AccountsRepository({ db }),
+    channels: new ChannelsRepository({ db }),
+    credentials: new CredentialsRepository({ db, secretBox: box }),
+    signals: new SignalsRepository({ db }),
+    journal: new JournalRepository({ db }),
+    audit: new AuditRepository({ db }),
+    settings: new SettingsRepository({ db }),
+  };
+
+  const notifier = new CompositeNotifier([], (error) =>
+    log.warn({ err: error }, 'a transport failed to notify'),
+  );
+  const exchange = options.exchange ?? new PaperExchange({ seed: 7 });
+  const brokers = new Map<BrokerName, Broker>([['paper', new PaperBroker({ exchange })]]);
+
+  await seed({ config, log, stores, embedded });
+  // The paper exchange lives in memory: register the stored paper accounts with it on every start.
+  const all = await stores.accounts.listAll();
+  for (const account of all) {
+    if (account.broker === 'paper') {
+      exchange.addAccount({ id: account.brokerAccountId, name: account.name, owner: account.credentialId });
+    }
+  }
+
+  const engine = new Engine({
+    brokers,
+    signals: stores.signals,
+    journal: stores.journal,
+    settings: stores.settings,
+    clock,
+    log: log.child({ component: 'engine' }),
+    concurrency: config.ENGINE_CONCURRENCY,
+    progressIntervalMs: config.PROGRESS_INTERVAL_MS,
+  });
+  const recovered = await engine.recover(new Map(all.map((a) => [a.id, a])));
+  if (recovered.resumed + recovered.expired > 0)
+    log.warn(recovered, 'settled orders left unfinished by the last run');
+
+  const commands = new CommandService({
+    stores,
+    engine,
+    brokers,
+    clock,
+    log: log.child({ component: 'commands' }),
+    confirmAboveAccounts: config.CONFIRM_ABOVE_ACCOUNTS,
+  });
+
+  let closed = false;
+  return {
+    config,
+    log,
+    commands,
+    engine,
+    notifier,
+    exchange,
+    brokers,
+    stores,
+    embedded,
+    db,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const broker of brokers.values()) await broker.close();
+      await database.close();
+      log.info('database closed');
+    },
+  };
+}
+
+/** Admins from ADMIN_IDS; in embedded mode the console user, and the demo on an empty database. */
+async function seed(input: {
+  config: Config;
+  log: Logger;
+  stores: App['stores'];
+  embedded: boolean;
+}): Promise<void> {
+  const { config, log, stores, embedded } = input;
+  const fresh = (await stores.users.count()) === 0;
+  for (const id of config.ADMIN_IDS) {
+    const [platform, externalId] = id.split(':') as ['discord' | 'telegram' | 'console', string];
+    await stores.users.ensureIdentityUser(platform, externalId, id, ['admin']);
+  }
+  const demo = config.DEMO === 'on' || (config.DEMO === 'auto' && embedded);
+  if (!embedded && !demo) return;
+  const admin = await stores.users.ensureIdentityUser('console', CONSOLE_USER, 'Console admin', ['admin']);
+  if (!fresh || !demo) return;
+  for (let c = 1; c <= 5; c++) {
+    const credential = await stores.credentials.create({
+      ownerUserId: admin.id,
+      broker: 'paper',
+      environment: 'paper',
+      kind: 'api_key',
+      label: `Demo ${c}`,
+      secret: { note: 'paper credential: no secret needed' },
+    });
+    for (let a = 1; a <= 4; a++) {
+      await stores.accounts.create({
+        credentialId: credential.id,
+        ownerUserId: admin.id,
+        brokerAccountId: `DEMO${c}${a}`,
+        name: `DEMO-${c}-${a}`,
+        group: c <= 2 ? 'eval' : 'funded',
+      });
+    }
+  }
+  log.info({ accounts: 20, credentials: 5 }, 'created the demo: the console admin with 20 paper accounts');
+}

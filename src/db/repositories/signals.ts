@@ -1,0 +1,85 @@
+import { desc, eq, sql } from 'drizzle-orm';
+import type { Principal, Signal, SignalSource } from '../../domain/types.js';
+import type { Db } from '../client.js';
+import { signals } from '../schema/index.js';
+import { idString, parseId } from './ids.js';
+import { FINISHED_SIGNAL_STATUSES, type SignalRecord, type SignalStatus } from './types.js';
+
+type SignalRow = typeof signals.$inferSelect;
+
+const toSignal = (row: SignalRow): SignalRecord => ({ ...row, id: idString(row.id) });
+
+export interface NewSignal {
+  readonly dedupKey: string;
+  readonly source: SignalSource;
+  readonly principal: Principal;
+  readonly body: Signal;
+}
+
+/** Received signals: the idempotency record of intake. */
+export class SignalsRepository {
+  readonly #db: Db;
+
+  constructor({ db }: { db: Db }) {
+    this.#db = db;
+  }
+
+  /**
+   * Records a signal unless one with the same dedup key exists. `created` is false for a repeated
+   * delivery, and `signal` is then the first one, whose outcome the caller points at. Safe against
+   * concurrent deliveries: the unique key decides, not a prior read.
+   */
+  async insertIfNew(input: NewSignal): Promise<{ signal: SignalRecord; created: boolean }> {
+    const [inserted] = await this.#db
+      .insert(signals)
+      .values({
+        dedupKey: input.dedupKey,
+        source: input.source,
+        principal: input.principal,
+        body: input.body,
+      })
+      .onConflictDoNothing({ target: signals.dedupKey })
+      .returning();
+    if (inserted) return { signal: toSignal(inserted), created: true };
+    const [existing] = await this.#db.select().from(signals).where(eq(signals.dedupKey, input.dedupKey));
+    if (!existing) throw new Error(`Signal ${input.dedupKey} conflicted on insert but cannot be read`);
+    return { signal: toSignal(existing), created: false };
+  }
+
+  /** A signal by id; null when there is none. */
+  async get(id: string): Promise<SignalRecord | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    const [row] = await this.#db.select().from(signals).where(eq(signals.id, key));
+    return row ? toSignal(row) : null;
+  }
+
+  /**
+   * Moves a signal to `status`, storing `summary` when given. Reaching done, rejected or failed sets
+   * `finishedAt`. Returns false when the signal does not exist.
+   */
+  async setStatus(
+    id: string,
+    status: SignalStatus,
+    summary?: Readonly<Record<string, unknown>>,
+  ): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null) return false;
+    const rows = await this.#db
+      .update(signals)
+      .set({
+        status,
+        ...(summary !== undefined ? { summary: { ...summary } } : {}),
+        finishedAt: FINISHED_SIGNAL_STATUSES.has(status) ? sql`now()` : null,
+      })
+      .where(eq(signals.id, key))
+      .returning({ id: signals.id });
+    return rows.length > 0;
+  }
+
+  /** The latest signals, newest first. */
+  async recent(limit: number): Promise<SignalRecord[]> {
+    const rows = await this.#db.select().from(signals).orderBy(desc(signals.id)).limit(limit);
+    return rows.map(toSignal);
+  }
+}

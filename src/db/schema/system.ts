@@ -1,0 +1,40 @@
+/** Service-wide records: the audit trail, settings such as the global halt, and cron slot claims. */
+import { index, jsonb, pgTable, text } from 'drizzle-orm/pg-core';
+import { idColumn, instant } from './columns.js';
+
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    /** Our event id; increases with time. */
+    id: idColumn(),
+    /** When it happened (UTC). */
+    at: instant('at').notNull().defaultNow(),
+    /** Who did it: `user:<id>`, `system`, or a job name. */
+    actor: text('actor').notNull(),
+    /** What was done, dotted (`credential.locked`, `role.granted`, `halt.set`). */
+    action: text('action').notNull(),
+    /** What it was done to (`account:12`, `credential:3`). */
+    subject: text('subject').notNull(),
+    /** Anything else worth keeping; never a secret. */
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [index('audit_events_at_idx').on(t.at)],
+);
+
+export const settings = pgTable('settings', {
+  /** Setting name, e.g. `halt`. */
+  key: text('key').primaryKey(),
+  /** Its value, any JSON. */
+  value: jsonb('value').$type<unknown>().notNull(),
+  /** When it was last set (UTC). */
+  updatedAt: instant('updated_at').notNull().defaultNow(),
+});
+
+export const cronRuns = pgTable('cron_runs', {
+  /** One scheduled slot: job name plus the slot's time, so each slot runs on one instance only. */
+  key: text('key').primaryKey(),
+  /** When an instance claimed the slot (UTC). */
+  claimedAt: instant('claimed_at').notNull().defaultNow(),
+  /** Which instance claimed it (host name and process id). */
+  instance: text('instance').notNull(),
+});

@@ -1,0 +1,23 @@
+/** The parsed form of a chat or console command; the grammar that produces it lives in `grammar.ts`. */
+import type { Role, Signal, TargetFilter } from './types.js';
+
+export type ParsedCommand =
+  | { readonly name: 'buy' | 'sell' | 'flatten' | 'close'; readonly signal: Signal }
+  | { readonly name: 'positions'; readonly target: TargetFilter }
+  | { readonly name: 'accounts' }
+  | { readonly name: 'status' }
+  | { readonly name: 'halt'; readonly reason: string | null }
+  | { readonly name: 'resume' }
+  | { readonly name: 'help'; readonly topic: string | null }
+  | { readonly name: 'link' }
+  | { readonly name: 'subscribe' | 'unsubscribe'; readonly account: string; readonly channel: string | null }
+  | { readonly name: 'role'; readonly user: string; readonly role: Role; readonly revoke: boolean };
+
+export type CommandName = ParsedCommand['name'];
+
+/** A usage error: what was wrong, and the usage line of the command. */
+export interface UsageError {
+  readonly code: 'usage' | 'unknown_command' | 'unknown_symbol';
+  readonly message: string;
+  readonly usage: string | null;
+}

@@ -1,0 +1,517 @@
+/**
+ * What one account does for one signal: an entry with brackets, an add to a position with its
+ * protective orders resized (DCA), a reverse (close, then open), or a flatten. Every broker
+ * mutation is journaled under a deterministic client order id before it is sent, so the same
+ * program run again after a crash skips what already happened and sends only what did not.
+ */
+import type {
+  AccountRef,
+  Broker,
+  BrokerOrder,
+  BrokerPosition,
+  BrokerResult,
+  CallOptions,
+  ContractInfo,
+} from '../brokers/broker.js';
+import type { BrokerError } from '../brokers/errors.js';
+import type { JournalEntry, OrderLeg, OrderPlan } from '../domain/orders.js';
+import { clientOrderId, TERMINAL_STATES } from '../domain/orders.js';
+import { bracketLevel } from '../domain/sizing.js';
+import { roundToTick } from '../domain/symbols.js';
+import type { Account, Side, Signal } from '../domain/types.js';
+import type { Logger } from '../log.js';
+import type { JournalWriter } from './journal-writer.js';
+import type { JournalStore } from './stores.js';
+import type { AccountOutcome, AccountOutcomeKind } from './summary.js';
+
+export interface AccountTask {
+  readonly signalId: string;
+  readonly signal: Signal;
+  readonly account: Account;
+  /** The contract this account trades for the signal; null for flatten all. */
+  readonly contract: ContractInfo | null;
+  /** Contracts after sizing (0 for flatten and close). */
+  readonly quantity: number;
+  /** Journal rows already written for this account and signal, by client order id. */
+  readonly existing: ReadonlyMap<string, JournalEntry>;
+  readonly startedAt: number;
+}
+
+export interface ProgramDeps {
+  readonly broker: Broker;
+  readonly journal: JournalStore;
+  readonly writer: JournalWriter;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** Look-ups after an unknown outcome before leaving it to reconciliation. */
+  readonly settleAttempts?: number;
+  readonly settleDelayMs?: number;
+}
+
+type StepResult<T> =
+  | { readonly ok: true; readonly value: T | null; readonly brokerOrderIds: readonly string[] }
+  | { readonly ok: false; readonly outcome: 'rejected' | 'unknown'; readonly reason: string };
+
+const ORDER: CallOptions = { priority: 'order' };
+const QUERY: CallOptions = { priority: 'query' };
+
+const opposite = (side: Side): Side => (side === 'buy' ? 'sell' : 'buy');
+
+export class AccountProgram {
+  private seq = 0;
+  private readonly ref: AccountRef;
+  private readonly ids: string[] = [];
+
+  constructor(
+    private readonly task: AccountTask,
+    private readonly deps: ProgramDeps,
+  ) {
+    this.ref = { credentialId: task.account.credentialId, brokerAccountId: task.account.brokerAccountId };
+  }
+
+  async run(): Promise<AccountOutcome> {
+    try {
+      const { action } = this.task.signal;
+      if (action === 'buy' || action === 'sell') return await this.entry(action);
+      return await this.flatten();
+    } catch (error) {
+      // A bug or a storage failure: report it as unknown for this account, never as a rejection.
+      this.deps.log.error({ err: error, accountId: this.task.account.id }, 'account program failed');
+      return this.outcome('unknown', 0, `internal: ${(error as Error).message}`);
+    }
+  }
+
+  private async entry(side: Side): Promise<AccountOutcome> {
+    const { task } = this;
+    const contract = task.contract!;
+    const positions = await this.deps.broker.positions(this.ref, QUERY);
+    if (!positions.ok) return this.fromError(positions.error, 'positions');
+    const current = positions.value.find((p) => p.contract === contract.name)?.netQuantity ?? 0;
+    const signed = side === 'buy' ? task.quantity : -task.quantity;
+
+    // The entry row decides: once it is acked (by an earlier run), the position we see includes it.
+    const entryId = this.idFor('entry', 0);
+    const entryDone = isDone(task.existing.get(entryId));
+
+    if (current !== 0 && Math.sign(current) !== Math.sign(signed) && !entryDone) {
+      const closed = await this.closeContract(contract, 'exit');
+      if (closed) return closed;
+      return this.placeEntry(side, contract, 0);
+    }
+    const max = task.account.maxPosition;
+    if (max !== null && !entryDone && Math.abs(current + signed) > max) {
+      return this.outcome('skipped', 0, `max_position: ${Math.abs(current + signed)} would exceed ${max}`);
+    }
+    if (current === 0 || (entryDone && Math.abs(current) <= task.quantity))
+      return this.placeEntry(side, contract, current);
+    return this.addToPosition(side, contract);
+  }
+
+  /** A fresh entry with its take-profit and stop in one broker call. */
+  private async placeEntry(side: Side, contract: ContractInfo, _current: number): Promise<AccountOutcome> {
+    const { signal, quantity } = this.task;
+    const tp = signal.takeProfit
+      ? bracketLevel(signal.takeProfit, contract.tickSize, signal.referencePrice)
+      : undefined;
+    const sl = signal.stopLoss
+      ? bracketLevel(signal.stopLoss, contract.tickSize, signal.referencePrice)
+      : undefined;
+    if (tp === null || sl === null)
+      return this.outcome('skipped', 0, 'bracket: percent needs an alert price');
+    const levels = alignBrackets(
+      tp,
+      sl,
+      signal.entry.type === 'limit' ? signal.entry.price : undefined,
+      side,
+      contract,
+    );
+    if (!levels.ok) return this.outcome('skipped', 0, levels.reason);
+    const plan: OrderPlan = {
+      contract: contract.name,
+      side,
+      quantity,
+      orderType: signal.entry.type,
+      ...(signal.entry.type === 'limit' ? { price: signal.entry.price } : {}),
+      ...(levels.tp ? { takeProfit: levels.tp } : {}),
+      ...(levels.sl ? { stopLoss: levels.sl } : {}),
+    };
+    const request = {
+      account: this.ref,
+      contract: contract.name,
+      side,
+      quantity,
+      type: signal.entry.type,
+      ...(signal.entry.type === 'limit' ? { price: signal.entry.price } : {}),
+    } as const;
+    const withBrackets = levels.tp !== undefined || levels.sl !== undefined;
+    const step = await this.step('entry', plan, async (cid) => {
+      if (!withBrackets) {
+        const r = await this.deps.broker.placeOrder({ ...request, clientOrderId: cid }, ORDER);
+        return r.ok ? { ok: true, value: r.value, ids: [r.value.orderId] } : r;
+      }
+      const r = await this.deps.broker.placeBracket(
+        {
+          ...request,
+          clientOrderId: cid,
+          ...(levels.tp ? { takeProfit: levels.tp } : {}),
+          ...(levels.sl ? { stopLoss: levels.sl } : {}),
+        },
+        ORDER,
+      );
+      if (!r.ok) return r;
+      const ids = [r.value.entry.orderId, r.value.takeProfitOrderId, r.value.stopLossOrderId].filter(
+        (x): x is string => x !== undefined,
+      );
+      return { ok: true, value: r.value.entry, ids };
+    });
+    if (!step.ok) return this.outcome(step.outcome, 0, step.reason);
+    return this.outcome(entryKind(step.value), quantity, null);
+  }
+
+  /** DCA: add to the position, then leave one take-profit and at most one stop sized to the whole of it. */
+  private async addToPosition(side: Side, contract: ContractInfo): Promise<AccountOutcome> {
+    const { signal, quantity } = this.task;
+    const plan: OrderPlan = {
+      contract: contract.name,
+      side,
+      quantity,
+      orderType: signal.entry.type,
+      ...(signal.entry.type === 'limit' ? { price: signal.entry.price } : {}),
+    };
+    const add = await this.step('entry', plan, async (cid) => {
+      const r = await this.deps.broker.placeOrder(
+        {
+          account: this.ref,
+          clientOrderId: cid,
+          contract: contract.name,
+          side,
+          quantity,
+          type: signal.entry.type,
+          ...(signal.entry.type === 'limit' ? { price: signal.entry.price } : {}),
+        },
+        ORDER,
+      );
+      return r.ok ? { ok: true, value: r.value, ids: [r.value.orderId] } : r;
+    });
+    if (!add.ok) return this.outcome(add.outcome, 0, add.reason);
+    if (add.value && add.value.status !== 'filled') return this.outcome('working', quantity, null);
+    const resized = await this.resizeProtection(side, contract);
+    if (resized) return resized;
+    return this.outcome('filled', quantity, null);
+  }
+
+  private async resizeProtection(side: Side, contract: ContractInfo): Promise<AccountOutcome | null> {
+    const { signal } = this.task;
+    const [positions, orders] = await Promise.all([
+      this.deps.broker.positions(this.ref, QUERY),
+      this.deps.broker.workingOrders(this.ref, QUERY),
+    ]);
+    if (!positions.ok) return this.fromError(positions.error, 'positions');
+    if (!orders.ok) return this.fromError(orders.error, 'orders');
+    const position = positions.value.find((p) => p.contract === contract.name);
+    if (!position) return null;
+    const total = Math.abs(position.netQuantity);
+    const exitSide = opposite(side);
+    const mine = orders.value.filter((o) => o.contract === contract.name && o.side === exitSide);
+    const tps = mine.filter((o) => o.type === 'limit');
+    const stops = mine.filter((o) => o.type === 'stop');
+    const tpPrice = priceFrom(signal.takeProfit, position, contract, side, 'tp', signal.referencePrice);
+    const slPrice = priceFrom(signal.stopLoss, position, contract, side, 'sl', signal.referencePrice);
+    const tpFail = await this.keepOne(tps, total, tpPrice, 'take_profit', contract, exitSide, 'limit');
+    if (tpFail) return tpFail;
+    return this.keepOne(stops, total, slPrice, 'stop_loss', contract, exitSide, 'stop');
+  }
+
+  /** Cancel strays first, then modify the one we keep (or place one when none exists and a level is known). */
+  private async keepOne(
+    orders: readonly BrokerOrder[],
+    total: number,
+    price: number | null,
+    leg: 'take_profit' | 'stop_loss',
+    contract: ContractInfo,
+    exitSide: Side,
+    type: 'limit' | 'stop',
+  ): Promise<AccountOutcome | null> {
+    const [keep, ...strays] = orders;
+    for (const stray of strays) {
+      const r = await this.cancel(stray, contract);
+      if (!r.ok) return this.outcome(r.outcome, 0, r.reason);
+    }
+    const priceField = type === 'limit' ? 'price' : 'stopPrice';
+    if (keep) {
+      const currentPrice = type === 'limit' ? keep.price : keep.stopPrice;
+      const newPrice = price ?? currentPrice;
+      if (keep.quantity === total && newPrice === currentPrice) return null;
+      const plan: OrderPlan = {
+        contract: contract.name,
+        side: exitSide,
+        quantity: total,
+        orderType: type,
+        targetOrderId: keep.orderId,
+        ...(newPrice !== null ? { [priceField]: newPrice } : {}),
+      };
+      const r = await this.step(leg, plan, async (cid) => {
+        const m = await this.deps.broker.modifyOrder(
+          {
+            account: this.ref,
+            orderId: keep.orderId,
+            clientOrderId: cid,
+            quantity: total,
+            ...(newPrice !== null ? { [priceField]: newPrice } : {}),
+          },
+          ORDER,
+        );
+        return m.ok ? { ok: true, value: null, ids: [keep.orderId] } : m;
+      });
+      return r.ok ? null : this.outcome(r.outcome, 0, r.reason);
+    }
+    if (price === null) return null;
+    const plan: OrderPlan = {
+      contract: contract.name,
+      side: exitSide,
+      quantity: total,
+      orderType: type,
+      [priceField]: price,
+    };
+    const r = await this.step(leg, plan, async (cid) => {
+      const p = await this.deps.broker.placeOrder(
+        {
+          account: this.ref,
+          clientOrderId: cid,
+          contract: contract.name,
+          side: exitSide,
+          quantity: total,
+          type,
+          [priceField]: price,
+        },
+        ORDER,
+      );
+      return p.ok ? { ok: true, value: p.value, ids: [p.value.orderId] } : p;
+    });
+    return r.ok ? null : this.outcome(r.outcome, 0, r.reason);
+  }
+
+  /** Flatten or close: cancel the working orders in scope, then liquidate each position in scope. */
+  private async flatten(): Promise<AccountOutcome> {
+    const scope = this.task.contract?.name ?? null;
+    const [orders, positions] = await Promise.all([
+      this.deps.broker.workingOrders(this.ref, QUERY),
+      this.deps.broker.positions(this.ref, QUERY),
+    ]);
+    if (!orders.ok) return this.fromError(orders.error, 'orders');
+    if (!positions.ok) return this.fromError(positions.error, 'positions');
+    const inScope = (contract: string) => scope === null || contract === scope;
+    for (const order of orders.value.filter((o) => inScope(o.contract))) {
+      const r = await this.cancel(order, null);
+      if (!r.ok) return this.outcome(r.outcome, 0, r.reason);
+    }
+    for (const position of positions.value.filter((p) => inScope(p.contract))) {
+      const r = await this.liquidate(position.contract, 'liquidate');
+      if (!r.ok) return this.outcome(r.outcome, 0, r.reason);
+    }
+    return this.outcome('flat', 0, null);
+  }
+
+  /** Cancel the contract's working orders, then close its position; returns an outcome only on failure. */
+  private async closeContract(contract: ContractInfo, leg: 'exit'): Promise<AccountOutcome | null> {
+    const orders = await this.deps.broker.workingOrders(this.ref, QUERY);
+    if (!orders.ok) return this.fromError(orders.error, 'orders');
+    for (const order of orders.value.filter((o) => o.contract === contract.name)) {
+      const r = await this.cancel(order, contract);
+      if (!r.ok) return this.outcome(r.outcome, 0, r.reason);
+    }
+    const r = await this.liquidate(contract.name, leg);
+    return r.ok ? null : this.outcome(r.outcome, 0, r.reason);
+  }
+
+  private cancel(order: BrokerOrder, contract: ContractInfo | null): Promise<StepResult<null>> {
+    const plan: OrderPlan = {
+      contract: contract?.name ?? order.contract,
+      side: null,
+      quantity: order.quantity,
+      targetOrderId: order.orderId,
+    };
+    return this.step('cancel', plan, async () => {
+      const r = await this.deps.broker.cancelOrder({ account: this.ref, orderId: order.orderId }, ORDER);
+      return r.ok ? { ok: true, value: null, ids: [order.orderId] } : r;
+    });
+  }
+
+  private liquidate(contract: string, leg: 'exit' | 'liquidate'): Promise<StepResult<BrokerOrder>> {
+    const plan: OrderPlan = { contract, side: null, quantity: 0, orderType: 'market' };
+    return this.step(leg, plan, async (cid) => {
+      const r = await this.deps.broker.liquidatePosition(
+        { account: this.ref, contract, clientOrderId: cid },
+        ORDER,
+      );
+      if (!r.ok) return r;
+      return { ok: true, value: r.value, ids: r.value ? [r.value.orderId] : [] };
+    });
+  }
+
+  private idFor(leg: OrderLeg, seq: number): string {
+    return clientOrderId(this.task.signalId, this.task.account.id, leg, seq);
+  }
+
+  /**
+   * Journal, send, record. A row already acked by an earlier run is not sent again; a row left
+   * non-terminal by a crash is looked up at the broker first.
+   */
+  private async step<T>(
+    leg: OrderLeg,
+    plan: OrderPlan,
+    send: (
+      cid: string,
+    ) => Promise<{ ok: true; value: T | null; ids: string[] } | { ok: false; error: BrokerError }>,
+  ): Promise<StepResult<T>> {
+    const seq = leg === 'entry' ? 0 : ++this.seq;
+    const cid = this.idFor(leg, seq);
+    const { journal, writer, broker } = this.deps;
+    let row = this.task.existing.get(cid);
+    if (row && isDone(row)) {
+      this.ids.push(...row.brokerOrderIds);
+      return { ok: true, value: null, brokerOrderIds: row.brokerOrderIds };
+    }
+    if (row && TERMINAL_STATES.has(row.state)) {
+      return { ok: false, outcome: 'rejected', reason: row.reason ?? 'rejected' };
+    }
+    if (row && row.state !== 'planned' && placesOrder(leg)) {
+      const found = await broker.findOrder(this.ref, cid, QUERY);
+      if (found.ok && found.value) {
+        await writer.update([{ id: row.id, state: 'acked', brokerOrderIds: [found.value.orderId] }]);
+        this.ids.push(found.value.orderId);
+        return { ok: true, value: found.value as T, brokerOrderIds: [found.value.orderId] };
+      }
+    }
+    if (!row) {
+      [row] = await journal.insertMany([
+        {
+          signalId: this.task.signalId,
+          accountId: this.task.account.id,
+          clientOrderId: cid,
+          leg,
+          seq,
+          state: 'planned',
+          plan,
+        },
+      ]);
+    }
+    const id = row!.id;
+    await writer.update([{ id, state: 'sending' }]);
+    const result = await send(cid);
+    if (result.ok) {
+      this.ids.push(...result.ids);
+      void writer.update([{ id, state: 'acked', brokerOrderIds: result.ids, reason: null }]);
+      return { ok: true, value: result.value, brokerOrderIds: result.ids };
+    }
+    const error = result.error;
+    if (error.kind === 'outcome_unknown' && placesOrder(leg)) {
+      const settled = await this.settle(cid);
+      if (settled) {
+        this.ids.push(settled.orderId);
+        void writer.update([{ id, state: 'acked', brokerOrderIds: [settled.orderId], reason: null }]);
+        return { ok: true, value: settled as T, brokerOrderIds: [settled.orderId] };
+      }
+    }
+    const reason = `${error.reason}: ${error.message}`;
+    if (error.kind === 'outcome_unknown') {
+      void writer.update([{ id, state: 'unknown', reason }]);
+      return { ok: false, outcome: 'unknown', reason };
+    }
+    const notSent = error.kind === 'rejected' ? reason : `${error.reason}: not sent: ${error.message}`;
+    void writer.update([{ id, state: 'rejected', reason: notSent }]);
+    return { ok: false, outcome: 'rejected', reason: notSent };
+  }
+
+  /** After an unknown outcome: look the client order id up a few times before giving up. */
+  private async settle(cid: string): Promise<BrokerOrder | null> {
+    const attempts = this.deps.settleAttempts ?? 3;
+    const delay = this.deps.settleDelayMs ?? 250;
+    for (let i = 0; i < attempts; i++) {
+      await new Promise((r) => setTimeout(r, delay * (i + 1)));
+      const found = await this.deps.broker.findOrder(this.ref, cid, QUERY);
+      if (found.ok) return found.value;
+    }
+    return null;
+  }
+
+  private fromError(error: BrokerError, what: string): AccountOutcome {
+    // A failed read sent nothing: the account did not trade.
+    return this.outcome('rejected', 0, `${error.reason}: could not read ${what}: ${error.message}`);
+  }
+
+  private outcome(kind: AccountOutcomeKind, quantity: number, reason: string | null): AccountOutcome {
+    return {
+      accountId: this.task.account.id,
+      accountName: this.task.account.name,
+      kind,
+      quantity,
+      contract: this.task.contract?.name ?? null,
+      reason,
+      brokerOrderIds: [...this.ids],
+      elapsedMs: this.deps.now() - this.task.startedAt,
+    };
+  }
+}
+
+function isDone(row: JournalEntry | undefined): boolean {
+  return row !== undefined && (row.state === 'acked' || row.state === 'reconciled');
+}
+
+function placesOrder(leg: OrderLeg): boolean {
+  return (
+    leg === 'entry' || leg === 'exit' || leg === 'liquidate' || leg === 'take_profit' || leg === 'stop_loss'
+  );
+}
+
+function entryKind(order: BrokerOrder | null): AccountOutcomeKind {
+  if (!order) return 'filled';
+  return order.status === 'working' || order.status === 'pending' ? 'working' : 'filled';
+}
+
+type Level = { kind: 'offset'; ticks: number } | { kind: 'price'; price: number };
+
+/**
+ * Both legs of a bracket must be of one kind. Offsets are turned into prices from a limit entry's
+ * price when the other leg is absolute; with a market entry, mixed kinds are refused.
+ */
+function alignBrackets(
+  tp: Level | undefined,
+  sl: Level | undefined,
+  limitPrice: number | undefined,
+  side: Side,
+  contract: ContractInfo,
+): { ok: true; tp?: Level; sl?: Level } | { ok: false; reason: string } {
+  if (!tp || !sl || tp.kind === sl.kind) return { ok: true, ...(tp ? { tp } : {}), ...(sl ? { sl } : {}) };
+  if (limitPrice === undefined) {
+    return { ok: false, reason: 'bracket: mix of price and distance needs a limit entry' };
+  }
+  const dir = side === 'buy' ? 1 : -1;
+  const toPrice = (l: Level, sign: number): Level =>
+    l.kind === 'price'
+      ? l
+      : {
+          kind: 'price',
+          price: roundToTick(limitPrice + sign * dir * l.ticks * contract.tickSize, contract.tickSize),
+        };
+  return { ok: true, tp: toPrice(tp, 1), sl: toPrice(sl, -1) };
+}
+
+/** A protective order's price after an add: from the new average for distances, as given for prices. */
+function priceFrom(
+  spec: Signal['takeProfit'],
+  position: BrokerPosition,
+  contract: ContractInfo,
+  side: Side,
+  which: 'tp' | 'sl',
+  referencePrice: number | undefined,
+): number | null {
+  if (!spec) return null;
+  const level = bracketLevel(spec, contract.tickSize, referencePrice);
+  if (!level) return null;
+  if (level.kind === 'price') return level.price;
+  const dir = (side === 'buy' ? 1 : -1) * (which === 'tp' ? 1 : -1);
+  return roundToTick(position.averagePrice + dir * level.ticks * contract.tickSize, contract.tickSize);
+}
+
+export type { BrokerResult };

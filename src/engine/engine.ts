@@ -1,0 +1,430 @@
+/**
+ * The execution engine: deduplicate a signal, size it for every target account, journal one row
+ * per account order before anything is sent, then dispatch by credential lanes under a global
+ * concurrency cap, and fold the outcomes into one summary.
+ *
+ * Pacing is the broker's business: each venue adapter holds the per-credential rate budget and
+ * pooled connection, and a lane simply waits on it. The engine never sleeps to pace.
+ */
+import type { Broker, BrokerResult, ContractInfo } from '../brokers/broker.js';
+import type { Clock } from '../domain/clock.js';
+import type { JournalEntry, OrderPlan } from '../domain/orders.js';
+import { clientOrderId, TERMINAL_STATES } from '../domain/orders.js';
+import { gate, isEntry, mapSymbol, sizeFor } from '../domain/sizing.js';
+import { parseSymbol } from '../domain/symbols.js';
+import type { Account, BrokerName, SignalEnvelope } from '../domain/types.js';
+import type { Logger } from '../log.js';
+import { AccountProgram, type AccountTask } from './account-program.js';
+import { JournalWriter } from './journal-writer.js';
+import { runPool } from './pool.js';
+import type { HaltState, JournalStore, NewJournalEntry, SettingsStore, SignalStore } from './stores.js';
+import { HALT_KEY } from './stores.js';
+import { type AccountOutcome, type FanoutProgress, type FanoutSummary, summarize } from './summary.js';
+
+export interface EngineOptions {
+  readonly brokers: ReadonlyMap<BrokerName, Broker>;
+  readonly signals: SignalStore;
+  readonly journal: JournalStore;
+  readonly settings: SettingsStore;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Accounts worked on at once across all lanes. */
+  readonly concurrency?: number;
+  /** Accounts of one credential worked on at once (the credential's socket multiplexes them). */
+  readonly laneConcurrency?: number;
+  /** Minimum time between progress reports. */
+  readonly progressIntervalMs?: number;
+  /** After a restart, unsent orders of signals younger than this are still sent; older ones expire. */
+  readonly resumeWindowMs?: number;
+  readonly settleDelayMs?: number;
+}
+
+export interface SubmitHooks {
+  /** Throttled progress for long fan-outs. */
+  readonly onProgress?: (progress: FanoutProgress) => void;
+}
+
+export interface SubmitResult {
+  readonly summary: FanoutSummary;
+  readonly duplicate: boolean;
+}
+
+export class Engine {
+  private readonly writer: JournalWriter;
+  private readonly concurrency: number;
+  private readonly laneConcurrency: number;
+  private readonly progressIntervalMs: number;
+  private readonly resumeWindowMs: number;
+  /** One program per account at a time: a second signal for the same account waits for the first. */
+  private readonly accountLocks = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly options: EngineOptions) {
+    this.writer = new JournalWriter({ store: options.journal });
+    this.concurrency = options.concurrency ?? 64;
+    this.laneConcurrency = options.laneConcurrency ?? 4;
+    this.progressIntervalMs = options.progressIntervalMs ?? 1500;
+    this.resumeWindowMs = options.resumeWindowMs ?? 60_000;
+  }
+
+  async halted(): Promise<HaltState> {
+    return (
+      (await this.options.settings.get<HaltState>(HALT_KEY)) ?? {
+        halted: false,
+        reason: null,
+        by: null,
+        at: null,
+      }
+    );
+  }
+
+  async setHalt(halted: boolean, by: string, reason: string | null): Promise<HaltState> {
+    const state: HaltState = { halted, reason, by, at: this.options.clock.now().toISOString() };
+    await this.options.settings.set(HALT_KEY, state);
+    return state;
+  }
+
+  /**
+   * Execute a signal on its target accounts. A second delivery of the same dedup key sends nothing
+   * and returns the first delivery's summary, marked as a duplicate.
+   */
+  async submit(
+    envelope: SignalEnvelope,
+    targets: readonly Account[],
+    hooks: SubmitHooks = {},
+  ): Promise<SubmitResult> {
+    const { signals, log, clock } = this.options;
+    const started = performance.now();
+    const { signal: record, created } = await signals.insertIfNew({
+      dedupKey: envelope.dedupKey,
+      source: envelope.source,
+      principal: envelope.principal,
+      body: envelope.signal,
+    });
+    if (!created) {
+      log.info({ signalId: record.id, dedupKey: envelope.dedupKey }, 'duplicate signal ignored');
+      const first = (record.summary as FanoutSummary | null) ?? null;
+      const summary: FanoutSummary = first
+        ? { ...first, duplicateOf: record.id }
+        : { ...summarize(this.base(record.id, envelope, 0), []), duplicateOf: record.id };
+      return { summary, duplicate: true };
+    }
+    const signalId = record.id;
+    await signals.setStatus(signalId, 'executing');
+    const halt = await this.halted();
+    const now = clock.now();
+    const startedAt = performance.now();
+
+    // Plan: gates, symbol map and sizing per account; contracts resolved once per credential and root.
+    const contracts = new ContractCache(this.options.brokers);
+    const planned: { account: Account; quantity: number; symbol: string | null; skip: string | null }[] = [];
+    for (const account of targets) {
+      const refused = gate(account, envelope.signal, { halted: halt.halted, now });
+      if (refused) {
+        planned.push({ account, quantity: 0, symbol: null, skip: refused });
+        continue;
+      }
+      const symbol = accountSymbol(account, envelope.signal.symbol);
+      if (!isEntry(envelope.signal)) {
+        planned.push({ account, quantity: 0, symbol, skip: null });
+        continue;
+      }
+      const size = sizeFor(account, envelope.signal.quantity);
+      planned.push(
+        size.ok
+          ? { account, quantity: size.quantity, symbol, skip: null }
+          : { account, quantity: 0, symbol, skip: size.reason },
+      );
+    }
+
+    // Resolve contracts (one call per credential and symbol), then write the journal in one batch.
+    const tasks: {
+      account: Account;
+      quantity: number;
+      contract: ContractInfo | null;
+      skip: string | null;
+    }[] = [];
+    await runPool(planned, this.concurrency, async (p) => {
+      if (p.skip || p.symbol === null) {
+        tasks.push({ account: p.account, quantity: p.quantity, contract: null, skip: p.skip });
+        return;
+      }
+      const resolved = await contracts.resolve(p.account, p.symbol);
+      tasks.push(
+        resolved.ok
+          ? { account: p.account, quantity: p.quantity, contract: resolved.value, skip: null }
+          : {
+              account: p.account,
+              quantity: 0,
+              contract: null,
+              skip: `${resolved.error.reason}: ${resolved.error.message}`,
+            },
+      );
+    });
+
+    const rows: NewJournalEntry[] = tasks.map((t) => {
+      const leg = isEntry(envelope.signal) ? 'entry' : 'liquidate';
+      const plan: OrderPlan = {
+        contract:
+          t.contract?.name ??
+          t.account.symbolMap[envelope.signal.symbol ?? ''] ??
+          envelope.signal.symbol ??
+          '*',
+        side: isEntry(envelope.signal) ? (envelope.signal.action as 'buy' | 'sell') : null,
+        quantity: t.quantity,
+      };
+      return {
+        signalId,
+        accountId: t.account.id,
+        clientOrderId: clientOrderId(signalId, t.account.id, leg, 0),
+        leg,
+        seq: 0,
+        state: t.skip ? 'skipped' : 'planned',
+        plan,
+        reason: t.skip,
+      };
+    });
+    // Flatten rows are written per order by the program once it knows what is working; only
+    // entries and skips are journaled up front.
+    const upfront = rows.filter((r) => r.leg === 'entry' || r.state === 'skipped');
+    const written = upfront.length > 0 ? await this.options.journal.insertMany(upfront) : [];
+    const byAccount = new Map<string, JournalEntry>(written.map((w) => [w.accountId, w]));
+
+    const outcomes: AccountOutcome[] = [];
+    const runnable: AccountTask[] = [];
+    for (const t of tasks) {
+      if (t.skip) {
+        outcomes.push({
+          accountId: t.account.id,
+          accountName: t.account.name,
+          kind: 'skipped',
+          quantity: 0,
+          contract: t.contract?.name ?? null,
+          reason: t.skip,
+          brokerOrderIds: [],
+          elapsedMs: 0,
+        });
+        continue;
+      }
+      const existing = new Map<string, JournalEntry>();
+      const row = byAccount.get(t.account.id);
+      if (row) existing.set(row.clientOrderId, row);
+      runnable.push({
+        signalId,
+        signal: envelope.signal,
+        account: t.account,
+        contract: t.contract,
+        quantity: t.quantity,
+        existing,
+        startedAt,
+      });
+    }
+
+    const progress = this.progressReporter(signalId, targets.length, startedAt, hooks);
+    progress.report(outcomes.length);
+    await this.dispatch(runnable, (o) => {
+      outcomes.push(o);
+      progress.report(outcomes.length);
+    });
+    await this.writer.flush();
+
+    const summary = summarize(this.base(signalId, envelope, performance.now() - started), outcomes);
+    await signals.setStatus(signalId, 'done', summary);
+    log.info(
+      {
+        signalId,
+        accounts: summary.accounts,
+        filled: summary.filled,
+        working: summary.working,
+        flat: summary.flat,
+        rejected: summary.rejected,
+        skipped: summary.skipped,
+        unknown: summary.unknown,
+        durationMs: Math.round(summary.durationMs),
+      },
+      'fan-out finished',
+    );
+    return { summary, duplicate: false };
+  }
+
+  /**
+   * Settle what a previous process left unfinished. Rows in `sending` or `unknown` are looked up by
+   * client order id; the account programs of young signals are run again, which sends only what
+   * never reached the broker; older unsent rows expire with a reason.
+   */
+  async recover(accountsById: ReadonlyMap<string, Account>): Promise<{ resumed: number; expired: number }> {
+    const { journal, signals, log, clock } = this.options;
+    const open = await journal.listNonTerminal();
+    if (open.length === 0) return { resumed: 0, expired: 0 };
+    const bySignal = new Map<string, JournalEntry[]>();
+    for (const row of open) bySignal.set(row.signalId, [...(bySignal.get(row.signalId) ?? []), row]);
+    let resumed = 0;
+    let expired = 0;
+    for (const [signalId, rows] of bySignal) {
+      const record = await signals.get(signalId);
+      if (!record) continue;
+      const age = clock.now().getTime() - record.createdAt.getTime();
+      const all = await journal.listBySignal(signalId);
+      const accountIds = [...new Set(rows.map((r) => r.accountId))];
+      const tasks: AccountTask[] = [];
+      for (const accountId of accountIds) {
+        const account = accountsById.get(accountId);
+        if (!account) continue;
+        const mine = all.filter((r) => r.accountId === accountId);
+        if (age > this.resumeWindowMs) {
+          // Too old to send now: settle what was sent, expire what was not.
+          for (const row of mine.filter((r) => !TERMINAL_STATES.has(r.state))) {
+            const broker = this.options.brokers.get(account.broker)!;
+            const found =
+              row.state === 'planned'
+                ? null
+                : await broker.findOrder(
+                    { credentialId: account.credentialId, brokerAccountId: account.brokerAccountId },
+                    row.clientOrderId,
+                    { priority: 'background' },
+                  );
+            if (found?.ok && found.value) {
+              await journal.updateMany([
+                { id: row.id, state: 'reconciled', brokerOrderIds: [found.value.orderId] },
+              ]);
+            } else {
+              await journal.updateMany([
+                { id: row.id, state: 'rejected', reason: 'expired: not sent before the restart' },
+              ]);
+              expired++;
+            }
+          }
+          continue;
+        }
+        const contracts = new ContractCache(this.options.brokers);
+        const symbol = accountSymbol(account, record.body.symbol);
+        let contract: ContractInfo | null = null;
+        if (symbol !== null) {
+          const r = await contracts.resolve(account, symbol);
+          if (!r.ok) continue;
+          contract = r.value;
+        }
+        const entryRow = mine.find((r) => r.leg === 'entry');
+        tasks.push({
+          signalId,
+          signal: record.body,
+          account,
+          contract,
+          quantity: entryRow?.plan.quantity ?? 0,
+          existing: new Map(mine.map((r) => [r.clientOrderId, r])),
+          startedAt: performance.now(),
+        });
+      }
+      const outcomes: AccountOutcome[] = [];
+      await this.dispatch(tasks, (o) => outcomes.push(o));
+      await this.writer.flush();
+      resumed += tasks.length;
+      log.info({ signalId, accounts: tasks.length }, 'recovered unfinished fan-out');
+    }
+    return { resumed, expired };
+  }
+
+  /** Lanes by credential; lanes run concurrently under the global cap. */
+  private async dispatch(
+    tasks: readonly AccountTask[],
+    onOutcome: (o: AccountOutcome) => void,
+  ): Promise<void> {
+    const lanes = new Map<string, AccountTask[]>();
+    for (const t of tasks) {
+      const key = `${t.account.broker}:${t.account.credentialId}`;
+      const lane = lanes.get(key);
+      if (lane) lane.push(t);
+      else lanes.set(key, [t]);
+    }
+    const slots = { free: this.concurrency };
+    const waiters: (() => void)[] = [];
+    const acquire = async () => {
+      while (slots.free === 0) await new Promise<void>((r) => waiters.push(r));
+      slots.free--;
+    };
+    const release = () => {
+      slots.free++;
+      waiters.shift()?.();
+    };
+    const laneWidth = Math.min(this.laneConcurrency, this.concurrency);
+    await runPool([...lanes.values()], this.concurrency, (lane) =>
+      runPool(lane, laneWidth, async (task) => {
+        await acquire();
+        try {
+          onOutcome(await this.runLocked(task));
+        } finally {
+          release();
+        }
+      }),
+    );
+  }
+
+  private async runLocked(task: AccountTask): Promise<AccountOutcome> {
+    const key = task.account.id;
+    const previous = this.accountLocks.get(key) ?? Promise.resolve();
+    const broker = this.options.brokers.get(task.account.broker);
+    const run = previous.then(() => {
+      if (!broker) throw new Error(`no broker ${task.account.broker}`);
+      return new AccountProgram(task, {
+        broker,
+        journal: this.options.journal,
+        writer: this.writer,
+        log: this.options.log,
+        now: () => performance.now(),
+        ...(this.options.settleDelayMs !== undefined ? { settleDelayMs: this.options.settleDelayMs } : {}),
+      }).run();
+    });
+    const settled = run.catch(() => undefined);
+    this.accountLocks.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.accountLocks.get(key) === settled) this.accountLocks.delete(key);
+    }
+  }
+
+  private progressReporter(signalId: string, total: number, startedAt: number, hooks: SubmitHooks) {
+    let last = 0;
+    return {
+      report: (done: number) => {
+        if (!hooks.onProgress) return;
+        const now = performance.now();
+        if (done < total && now - last < this.progressIntervalMs) return;
+        last = now;
+        hooks.onProgress({ signalId, done, total, elapsedMs: now - startedAt });
+      },
+    };
+  }
+
+  private base(signalId: string, envelope: SignalEnvelope, durationMs: number) {
+    return { signalId, action: envelope.signal.action, symbol: envelope.signal.symbol, durationMs };
+  }
+}
+
+/** The symbol an account trades for a signal symbol: its symbol map applied to the product root. */
+function accountSymbol(account: Account, symbol: string | null): string | null {
+  if (symbol === null) return null;
+  const form = parseSymbol(symbol);
+  if (!form) return symbol;
+  const mapped = mapSymbol(account, form.root);
+  if (mapped === form.root) return symbol;
+  const upper = symbol.toUpperCase();
+  const at = upper.lastIndexOf(form.root);
+  return at < 0 ? mapped : mapped + upper.slice(at + form.root.length);
+}
+
+class ContractCache {
+  private readonly cache = new Map<string, Promise<BrokerResult<ContractInfo>>>();
+  constructor(private readonly brokers: ReadonlyMap<BrokerName, Broker>) {}
+
+  resolve(account: Account, symbol: string): Promise<BrokerResult<ContractInfo>> {
+    const key = `${account.broker}:${account.credentialId}:${symbol}`;
+    let hit = this.cache.get(key);
+    if (!hit) {
+      const broker = this.brokers.get(account.broker);
+      if (!broker) throw new Error(`no broker ${account.broker}`);
+      hit = broker.resolveContract(account.credentialId, symbol, { priority: 'order' });
+      this.cache.set(key, hit);
+    }
+    return hit;
+  }
+}

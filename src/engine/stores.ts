@@ -1,0 +1,68 @@
+/**
+ * What the engine needs from storage, as interfaces. The repositories in `db/` satisfy them;
+ * tests may pass in-memory versions.
+ */
+import type { JournalEntry, OrderLeg, OrderPlan, OrderState } from '../domain/orders.js';
+import type { Principal, Signal, SignalSource } from '../domain/types.js';
+
+export type SignalStatus = 'received' | 'executing' | 'done' | 'rejected' | 'failed';
+
+export interface SignalRecord {
+  readonly id: string;
+  readonly dedupKey: string;
+  readonly source: SignalSource;
+  readonly principal: Principal;
+  readonly body: Signal;
+  readonly status: SignalStatus;
+  readonly summary: unknown;
+  readonly createdAt: Date;
+}
+
+export interface SignalStore {
+  insertIfNew(input: {
+    dedupKey: string;
+    source: SignalSource;
+    principal: Principal;
+    body: Signal;
+  }): Promise<{ signal: SignalRecord; created: boolean }>;
+  setStatus(id: string, status: SignalStatus, summary?: unknown): Promise<unknown>;
+  get(id: string): Promise<SignalRecord | null>;
+}
+
+export interface NewJournalEntry {
+  readonly signalId: string;
+  readonly accountId: string;
+  readonly clientOrderId: string;
+  readonly leg: OrderLeg;
+  readonly seq: number;
+  readonly state: OrderState;
+  readonly plan: OrderPlan;
+  readonly reason?: string | null;
+}
+
+export interface JournalUpdate {
+  readonly id: string;
+  readonly state: OrderState;
+  readonly brokerOrderIds?: readonly string[];
+  readonly reason?: string | null;
+}
+
+export interface JournalStore {
+  insertMany(entries: readonly NewJournalEntry[]): Promise<JournalEntry[]>;
+  updateMany(updates: readonly JournalUpdate[]): Promise<unknown>;
+  listBySignal(signalId: string): Promise<JournalEntry[]>;
+  listNonTerminal(): Promise<JournalEntry[]>;
+}
+
+export interface SettingsStore {
+  get<T>(key: string): Promise<T | null>;
+  set(key: string, value: unknown): Promise<unknown>;
+}
+
+export const HALT_KEY = 'halt';
+export interface HaltState {
+  readonly halted: boolean;
+  readonly reason: string | null;
+  readonly by: string | null;
+  readonly at: string | null;
+}

@@ -1,0 +1,66 @@
+/**
+ * Process entry: configuration, logger, the app, the transports, and a graceful shutdown.
+ * The only file in `src/` that may import `bots/`.
+ */
+import 'dotenv/config';
+import { ConsoleTransport } from '../bots/console/console.js';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './log.js';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\nSee .env.example for every setting and its default.\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const interactive = config.CONSOLE === 'on' || (config.CONSOLE === 'auto' && process.stdin.isTTY === true);
+  // With the console on stdout, log lines go to stderr so they do not break the prompt.
+  const log = createLogger({
+    level: config.LOG_LEVEL,
+    ...(interactive ? { destination: process.stderr } : {}),
+  });
+  const app = await createApp({ config, log });
+
+  const consoleTransport =
+    interactive && app.embedded
+      ? new ConsoleTransport({ commands: app.commands, input: process.stdin, output: process.stdout, log })
+      : null;
+  consoleTransport?.start();
+  if (!consoleTransport) {
+    log.info(
+      app.embedded
+        ? 'running headless: stdin is not a terminal, so the console is off. Run `npm start` in a terminal, or set CONSOLE=on.'
+        : 'running headless with PostgreSQL: reach the service through the chat bots.',
+    );
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: no new commands; finishing what is in flight');
+    const timer = setTimeout(() => {
+      log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 30_000);
+    timer.unref();
+    await consoleTransport?.stop();
+    await app.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  if (consoleTransport) process.stdin.on('end', () => void stop('stdin closed'));
+}
+
+main().catch((error) => {
+  process.stderr.write(`tradecast failed to start: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,55 @@
+/**
+ * How the service talks back to chat without knowing any chat platform. The transports in `bots/`
+ * implement it; `main.ts` hands a composite of them to `createApp`.
+ */
+import type { Platform } from '../domain/types.js';
+import type { FanoutProgress, FanoutSummary } from '../engine/summary.js';
+
+/** A chat to post in: a channel, a group, or a user's private chat. */
+export interface Destination {
+  readonly platform: Platform;
+  readonly chatId: string;
+}
+
+export type Notification =
+  | { readonly type: 'fanout_progress'; readonly to: Destination; readonly progress: FanoutProgress }
+  | { readonly type: 'fanout_summary'; readonly to: Destination; readonly summary: FanoutSummary }
+  | {
+      readonly type: 'credential_state';
+      readonly to: Destination;
+      readonly credentialLabel: string;
+      readonly state: 'ok' | 'needs_reauth' | 'locked';
+      readonly reason: string;
+      /** What the owner can do about it, e.g. "run /link to authorize again". */
+      readonly hint: string;
+    }
+  | { readonly type: 'text'; readonly to: Destination; readonly text: string };
+
+export interface Notifier {
+  /** Deliver one notification; transports ignore destinations on other platforms. */
+  notify(notification: Notification): Promise<void>;
+}
+
+/** A notifier that fans out to several transports; one failing transport does not stop the others. */
+export class CompositeNotifier implements Notifier {
+  constructor(
+    private readonly notifiers: Notifier[],
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  add(notifier: Notifier): void {
+    this.notifiers.push(notifier);
+  }
+
+  async notify(notification: Notification): Promise<void> {
+    await Promise.all(
+      this.notifiers.map(async (n) => {
+        try {
+          await n.notify(notification);
+        } catch (error) {
+          this.onError(error);
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The README's start command on a fresh data folder: the service comes up on embedded defaults
+ * with the console, trades the demo accounts and shuts down cleanly when its input ends.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/app.js';
+import { recordLogText } from '../helpers/log.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+describe('npm start on embedded defaults', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tradecast-start-'));
+  let child: ChildProcess;
+  let stdout = '';
+  let stderr = '';
+  let exitCode: number | null = null;
+
+  beforeAll(() => {
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, DATA_DIR: dataDir, CONSOLE: 'on', LOG_LEVEL: 'info' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d) => {
+      stdout += String(d);
+    });
+    child.stderr!.on('data', (d) => {
+      stderr += String(d);
+    });
+    child.on('exit', (code) => {
+      exitCode = code;
+    });
+  });
+  afterAll(() => {
+    recordLogText(stderr);
+    if (exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function type(line: string, expected: RegExp): Promise<string> {
+    const from = stdout.length;
+    child.stdin!.write(`${line}\n`);
+    return waitFor(
+      () => (expected.test(stdout.slice(from)) ? stdout.slice(from) : null),
+      `${expected}`,
+      20_000,
+    );
+  }
+
+  it('comes up with the console and a generated encryption key (mode 0600)', async () => {
+    await waitFor(() => stdout.includes('> '), 'the prompt', 30_000);
+    expect(stderr).toMatch(/generated a new encryption key/i);
+    expect(statSync(join(dataDir, 'encryption.key')).mode & 0o777).toBe(0o600);
+    expect(stderr).toMatch(/created the demo/);
+  });
+
+  it('trades the demo accounts and flattens them', async () => {
+    expect(await type('/buy MNQ 1 tp=20 sl=10', /filled 20/)).toMatch(/on 20 account\(s\)/);
+    expect(await type('/positions', /DEMO-5-4.*working 2/)).toMatch(/Positions over 20 account/);
+    await type('/flatten all', /\[y\/N\]/);
+    expect(await type('yes', /flat 20/)).not.toMatch(/rejected|unknown/);
+    await type('/positions', /All 20 account\(s\) are flat/);
+  });
+
+  it('stops cleanly when its input ends', async () => {
+    child.stdin!.end();
+    await waitFor(() => exitCode !== null, 'the process to exit', 20_000);
+    expect(exitCode).toBe(0);
+    expect(stderr).toMatch(/database closed/);
+  });
+});

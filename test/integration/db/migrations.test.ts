@@ -1,0 +1,86 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, ping } from '../../../src/db/index.js';
+import { accounts, userRoles, users } from '../../../src/db/schema/index.js';
+import { openTestDb, rowsOf, type TestDb, testDrivers } from '../../helpers/db.js';
+
+describe.each(testDrivers())('migrations on %s', (driver) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await openTestDb(driver);
+  });
+  afterAll(() => t?.close());
+
+  it('creates every table and answers a readiness ping', async () => {
+    expect(await ping(t.db)).toBe(true);
+    const [user] = await t.db.insert(users).values({ displayName: 'someone' }).returning();
+    expect(user?.id).toBe(1n);
+  });
+
+  it('enforces foreign keys inside the database schema', async () => {
+    await expect(
+      t.db.insert(accounts).values({ credentialId: 999n, ownerUserId: 1n, brokerAccountId: 'x', name: 'x' }),
+    ).rejects.toThrow();
+  });
+
+  it('enforces check constraints on vocabulary columns', async () => {
+    const [user] = await t.db.insert(users).values({ displayName: 'checked' }).returning();
+    await expect(
+      t.db.insert(userRoles).values({ userId: user!.id, role: 'superuser' as 'admin', grantedBy: null }),
+    ).rejects.toThrow();
+  });
+});
+
+describe('re-opening a migrated database', () => {
+  it('on PGlite applies the migrations once and keeps the data', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'tradecast-pglite-'));
+    try {
+      const first = await openDatabase({ dataDir });
+      await first.db.insert(users).values({ displayName: 'kept' });
+      await first.close();
+
+      const second = await openDatabase({ dataDir });
+      const migrations = rowsOf<{ n: number }>(
+        await second.db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`),
+      );
+      const kept = await second.db.select().from(users);
+      await second.close();
+      expect(migrations[0]?.n).toBe(1);
+      expect(kept.map((u) => u.displayName)).toEqual(['kept']);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(testDrivers().includes('postgres'))(
+    'on PostgreSQL applies the migrations once per schema',
+    async () => {
+      const t = await openTestDb('postgres');
+      try {
+        const again = await openDatabase({ url: process.env.TEST_DATABASE_URL!, schemaName: t.schemaName! });
+        await again.close();
+        const rows = rowsOf<{ n: number }>(
+          await t.db.execute(
+            sql`select count(*)::int as n from ${sql.identifier(t.schemaName!)}.__drizzle_migrations`,
+          ),
+        );
+        expect(rows[0]?.n).toBe(1);
+      } finally {
+        await t.close();
+      }
+    },
+  );
+
+  it('rejects a schema name that is not a plain identifier', async () => {
+    await expect(openDatabase({ schemaName: 'x; drop table users' })).rejects.toThrow(/Invalid schema name/);
+  });
+
+  it('reports a closed database as not ready', async () => {
+    const opened = await openDatabase();
+    await opened.close();
+    expect(await ping(opened.db)).toBe(false);
+  });
+});

@@ -37,7 +37,7 @@ const ALLOWED: Readonly<Record<Exclude<Role, 'admin'>, ReadonlySet<CommandName>>
   provider: new Set(['positions', 'accounts', 'status', 'help', 'link']),
 };
 
-const ADMIN_ONLY: ReadonlySet<CommandName> = new Set(['halt', 'resume', 'role']);
+const ADMIN_ONLY: ReadonlySet<CommandName> = new Set(['halt', 'resume', 'role', 'channel', 'provider']);
 
 /** Commands anyone may run, even without an account with us. */
 const PUBLIC: ReadonlySet<CommandName> = new Set(['help']);

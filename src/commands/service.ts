@@ -49,6 +49,14 @@ export interface CommandStores {
   };
   readonly channels: {
     find(platform: Platform, chatId: string, role: 'signal' | 'report'): Promise<{ id: string } | null>;
+    register(input: {
+      platform: Platform;
+      chatId: string;
+      role: 'signal' | 'report';
+      title?: string | null;
+    }): Promise<{ id: string }>;
+    addProvider(channelId: string, userId: string): Promise<unknown>;
+    removeProvider(channelId: string, userId: string): Promise<unknown>;
     isProvider(channelId: string, userId: string): Promise<boolean>;
     subscribe(accountId: string, channelId: string): Promise<unknown>;
     unsubscribe(accountId: string, channelId: string): Promise<unknown>;
@@ -160,6 +168,10 @@ export class CommandService {
       case 'subscribe':
       case 'unsubscribe':
         return this.subscription(principal, user!, command);
+      case 'channel':
+        return this.channel(principal, user!, command.role);
+      case 'provider':
+        return this.provider(principal, user!, command);
       case 'link':
         return {
           kind: 'error',
@@ -485,6 +497,74 @@ export class CommandService {
         command.name === 'subscribe'
           ? `${account.name} now follows the signals of ${chatId}.`
           : `${account.name} no longer follows ${chatId}.`,
+    };
+  }
+
+  private async channel(
+    principal: Principal,
+    user: UserView,
+    role: 'signal' | 'report',
+  ): Promise<CommandReply> {
+    if (!principal.chatId)
+      return { kind: 'error', code: 'usage', message: 'Run this inside the chat to register.' };
+    const channel = await this.options.stores.channels.register({
+      platform: principal.platform,
+      chatId: principal.chatId,
+      role,
+      title: principal.chatTitle ?? null,
+    });
+    await this.audit(user, 'channel.register', `channel:${channel.id}`, { role, chatId: principal.chatId });
+    return {
+      kind: 'ok',
+      message:
+        role === 'signal'
+          ? 'This chat is now a signal channel. Add providers with /provider add platform:id; traders follow it with /subscribe.'
+          : 'This chat is now a report channel.',
+    };
+  }
+
+  private async provider(
+    principal: Principal,
+    user: UserView,
+    command: Extract<ParsedCommand, { name: 'provider' }>,
+  ): Promise<CommandReply> {
+    const { stores } = this.options;
+    const match = /^(discord|telegram|console|webhook):(.+)$/.exec(command.user);
+    if (!match) {
+      return {
+        kind: 'usage',
+        error: {
+          code: 'usage',
+          message: `user: expected platform:id (got ${command.user})`,
+          usage: USAGE.provider,
+        },
+      };
+    }
+    const channel = principal.chatId
+      ? await stores.channels.find(principal.platform, principal.chatId, 'signal')
+      : null;
+    if (!channel) {
+      return {
+        kind: 'error',
+        code: 'not_signal_channel',
+        message: 'Register this chat first with /channel signal.',
+      };
+    }
+    const target = await stores.users.ensureIdentityUser(match[1] as Platform, match[2]!, command.user, []);
+    if (command.remove) {
+      await stores.channels.removeProvider(channel.id, target.id);
+    } else {
+      await stores.users.grantRole(target.id, 'provider', user.id);
+      await stores.channels.addProvider(channel.id, target.id);
+    }
+    await this.audit(user, command.remove ? 'provider.remove' : 'provider.add', `channel:${channel.id}`, {
+      provider: command.user,
+    });
+    return {
+      kind: 'ok',
+      message: command.remove
+        ? `${command.user} no longer provides signals here.`
+        : `${command.user} may now post signals here.`,
     };
   }
 

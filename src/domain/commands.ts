@@ -11,7 +11,11 @@ export type ParsedCommand =
   | { readonly name: 'help'; readonly topic: string | null }
   | { readonly name: 'link' }
   | { readonly name: 'subscribe' | 'unsubscribe'; readonly account: string; readonly channel: string | null }
-  | { readonly name: 'role'; readonly user: string; readonly role: Role; readonly revoke: boolean };
+  | { readonly name: 'role'; readonly user: string; readonly role: Role; readonly revoke: boolean }
+  /** Register the current chat as a signal or report channel (admin). */
+  | { readonly name: 'channel'; readonly role: 'signal' | 'report' }
+  /** Add or remove a signal provider of the current chat (admin). */
+  | { readonly name: 'provider'; readonly user: string; readonly remove: boolean };
 
 export type CommandName = ParsedCommand['name'];
 

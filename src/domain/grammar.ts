@@ -29,6 +29,8 @@ export const COMMANDS: readonly CommandName[] = [
   'subscribe',
   'unsubscribe',
   'role',
+  'channel',
+  'provider',
 ];
 
 const TARGET = '[account=NAME[,NAME]|all] [group=NAME]';
@@ -50,6 +52,8 @@ export const USAGE: Readonly<Record<CommandName, string>> = {
   subscribe: '/subscribe ACCOUNT [CHANNEL]',
   unsubscribe: '/unsubscribe ACCOUNT [CHANNEL]',
   role: `/role USER ROLE | /role USER -ROLE | /role revoke USER ROLE (roles: ${ROLES.join(', ')})`,
+  channel: '/channel signal|report',
+  provider: '/provider add|remove USER (USER as platform:id, e.g. telegram:12345)',
 };
 
 const SUMMARY: Readonly<Record<CommandName, string>> = {
@@ -67,6 +71,8 @@ const SUMMARY: Readonly<Record<CommandName, string>> = {
   subscribe: "take a channel's signals on one of your accounts",
   unsubscribe: "stop taking a channel's signals on an account",
   role: 'grant or revoke a role (admin)',
+  channel: 'register this chat as a signal or report channel (admin)',
+  provider: 'add or remove a signal provider of this chat (admin)',
 };
 
 /** A short list of every command, for `/help` without a topic. */
@@ -160,6 +166,23 @@ function dispatch(name: CommandName, rest: string): Result<ParsedCommand, UsageE
     }
     case 'role':
       return parseRole(rest);
+    case 'channel': {
+      const [role, extra] = tokenize(rest);
+      if (role === undefined) return usage('missing role: signal or report');
+      if (extra !== undefined) return usage(`unexpected ${extra}`);
+      const r = role.toLowerCase();
+      if (r !== 'signal' && r !== 'report')
+        return usage(`channel role must be signal or report (got ${role})`);
+      return ok({ name, role: r });
+    }
+    case 'provider': {
+      const [verb, user, extra] = tokenize(rest);
+      const v = verb?.toLowerCase();
+      if (v !== 'add' && v !== 'remove') return usage(`expected add or remove (got ${verb ?? 'nothing'})`);
+      if (user === undefined) return usage('missing user');
+      if (extra !== undefined) return usage(`unexpected ${extra}`);
+      return ok({ name, user, remove: v === 'remove' });
+    }
   }
 }
 

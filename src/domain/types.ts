@@ -12,6 +12,8 @@ export interface Principal {
   readonly chatId?: string;
   /** Display name for replies and audit; never used for authorization. */
   readonly displayName?: string;
+  /** The chat's title, when it has one (groups and channels). */
+  readonly chatTitle?: string;
 }
 
 /**

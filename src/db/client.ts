@@ -68,19 +68,16 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
   const ignoreNotice = () => {};
 
   // Migrations run on a dedicated single connection: the advisory lock that keeps two starting
-  // instances from migrating at once belongs to a session, so every statement must share it.
+  // instances from migrating at once belongs to a session, and ending the session releases it, even
+  // when a migration fails halfway.
   const migrationClient = postgres(url, { max: 1, onnotice: ignoreNotice, connection });
   try {
     const migrationDb: Db = drizzle(migrationClient, { schema });
-    const lockKey = `tradecast:migrate:${schemaName ?? 'public'}`;
-    await migrationDb.execute(sql`select pg_advisory_lock(hashtext(${lockKey}))`);
-    try {
-      if (schemaName)
-        await migrationDb.execute(sql`create schema if not exists ${sql.identifier(schemaName)}`);
-      await applyMigrations(migrationDb, schemaName);
-    } finally {
-      await migrationDb.execute(sql`select pg_advisory_unlock(hashtext(${lockKey}))`);
-    }
+    await migrationDb.execute(
+      sql`select pg_advisory_lock(hashtext(${`tradecast:migrate:${schemaName ?? 'public'}`}))`,
+    );
+    if (schemaName) await migrationDb.execute(sql`create schema if not exists ${sql.identifier(schemaName)}`);
+    await applyMigrations(migrationDb, schemaName);
   } finally {
     await migrationClient.end();
   }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CredentialsRepository, type Repositories, SecretBox } from '../../../src/db/index.js';
 import { credentials } from '../../../src/db/schema/index.js';
 import { openTestDb, resetTestDb, type TestDb, testDrivers } from '../../helpers/db.js';
+import { testSecret } from '../../helpers/log.js';
 import { repositories } from './fixtures.js';
 
 describe.each(testDrivers())('CredentialsRepository on %s', (driver) => {
@@ -30,16 +31,18 @@ describe.each(testDrivers())('CredentialsRepository on %s', (driver) => {
   });
 
   it('stores the secret sealed: the raw row never contains it, readSecret returns it', async () => {
-    const secret = { username: 'trader1', password: 'hunter2-very-secret', cid: 42 };
+    // testSecret values are also looked for in every log line of the suite (npm test's log scan).
+    const password = testSecret('password');
+    const secret = { username: 'trader1', password, cid: 42 };
     const created = await repos.credentials.create(newCredential(secret));
 
-    expect(JSON.stringify(created)).not.toContain('hunter2');
+    expect(JSON.stringify(created)).not.toContain(password);
     const [raw] = await t.db
       .select({ sealed: credentials.secretCiphertext })
       .from(credentials)
       .where(eq(credentials.id, BigInt(created.id)));
     expect(raw?.sealed).toMatch(/^v1:[^:]+:[^:]+:[^:]+$/);
-    expect(raw?.sealed).not.toContain('hunter2');
+    expect(raw?.sealed).not.toContain(password);
     expect(raw?.sealed).not.toContain('trader1');
     expect(await repos.credentials.readSecret(created.id)).toEqual(secret);
   });

@@ -74,6 +74,23 @@ describe('re-opening a migrated database', () => {
     },
   );
 
+  it.runIf(testDrivers().includes('postgres'))('on PostgreSQL lets two instances start at once', async () => {
+    const url = process.env.TEST_DATABASE_URL!;
+    const schemaName = `test_race_${Date.now().toString(36)}`;
+    const [a, b] = await Promise.all([openDatabase({ url, schemaName }), openDatabase({ url, schemaName })]);
+    try {
+      const rows = rowsOf<{ n: number }>(
+        await a.db.execute(
+          sql`select count(*)::int as n from ${sql.identifier(schemaName)}.__drizzle_migrations`,
+        ),
+      );
+      expect(rows[0]?.n).toBe(1);
+    } finally {
+      await a.db.execute(sql`drop schema if exists ${sql.identifier(schemaName)} cascade`);
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('rejects a schema name that is not a plain identifier', async () => {
     await expect(openDatabase({ schemaName: 'x; drop table users' })).rejects.toThrow(/Invalid schema name/);
   });

@@ -1,0 +1,188 @@
+/**
+ * Order semantics through the engine on the paper exchange: entries with brackets, adding to a
+ * position (DCA), reversing, flattening, risk gates, and a fan-out over 1,000 accounts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Principal } from '../../../src/index.js';
+import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { addUser, type TestUser } from '../../helpers/fixtures.js';
+
+const working = (t: TestApp, brokerAccountId: string) =>
+  t.app.exchange.orders(brokerAccountId).filter((o) => o.status === 'working' || o.status === 'pending');
+const net = (t: TestApp, brokerAccountId: string) =>
+  t.app.exchange.positions(brokerAccountId).reduce((s, p) => s + p.netQuantity, 0);
+
+describe('order semantics on the paper exchange', () => {
+  let t: TestApp;
+  let trader: TestUser;
+  const principal: Principal = { platform: 'telegram', userId: '9001' };
+  const run = async (text: string) => {
+    const reply = await t.app.commands.runText(principal, text);
+    if (reply.kind !== 'fanout') throw new Error(`expected a fan-out, got ${JSON.stringify(reply)}`);
+    return reply.summary;
+  };
+
+  beforeAll(async () => {
+    t = await startTestApp('pglite', { DEMO: 'off' });
+    trader = await addUser(t.app, {
+      platform: 'telegram',
+      externalId: '9001',
+      roles: ['trader'],
+      accounts: 3,
+    });
+  });
+  afterAll(async () => t.stop());
+
+  it('an entry puts one take-profit and one stop at the fill ± the distances, sized to the entry', async () => {
+    t.app.exchange.setPrice('MNQ', 21500);
+    const s = await run('/buy MNQ 2 tp=20 sl=10');
+    expect(s).toMatchObject({ accounts: 3, filled: 2 * 0 + 3 });
+    for (const id of trader.brokerAccountIds) {
+      expect(net(t, id)).toBe(2);
+      const orders = working(t, id);
+      expect(orders.map((o) => [o.type, o.side, o.quantity, o.price ?? o.stopPrice]).sort()).toEqual([
+        ['limit', 'sell', 2, 21520],
+        ['stop', 'sell', 2, 21490],
+      ]);
+    }
+  });
+
+  it('adding to the position leaves exactly one take-profit and one stop, sized to the whole position, priced from the new average', async () => {
+    t.app.exchange.setPrice('MNQ', 21510);
+    const s = await run('/buy MNQ 2 tp=20 sl=10');
+    expect(s.filled).toBe(3);
+    for (const id of trader.brokerAccountIds) {
+      expect(net(t, id)).toBe(4);
+      const orders = working(t, id);
+      expect(orders).toHaveLength(2);
+      // average of 2 @ 21500 and 2 @ 21510 = 21505
+      expect(orders.map((o) => [o.type, o.quantity, o.price ?? o.stopPrice]).sort()).toEqual([
+        ['limit', 4, 21525],
+        ['stop', 4, 21495],
+      ]);
+    }
+  });
+
+  it('a stray extra take-profit is cancelled on the next add, never duplicated', async () => {
+    const [first] = trader.brokerAccountIds;
+    const contract = working(t, first!)[0]!.contract;
+    t.app.exchange.placeOrder({
+      accountId: first!,
+      clientOrderId: 'manual-stray-tp',
+      contract,
+      side: 'sell',
+      quantity: 1,
+      type: 'limit',
+      price: 21600,
+    });
+    expect(working(t, first!).filter((o) => o.type === 'limit')).toHaveLength(2);
+    await run('/buy MNQ 1 tp=20 sl=10');
+    const limits = working(t, first!).filter((o) => o.type === 'limit');
+    expect(limits).toHaveLength(1);
+    expect(limits[0]!.quantity).toBe(net(t, first!));
+  });
+
+  it('an opposite signal closes, then opens: never two positions, the old brackets gone', async () => {
+    t.app.exchange.setPrice('MNQ', 21500);
+    const s = await run('/sell MNQ 1 tp=20 sl=10');
+    expect(s.filled).toBe(3);
+    for (const id of trader.brokerAccountIds) {
+      expect(t.app.exchange.positions(id).filter((p) => p.netQuantity !== 0)).toHaveLength(1);
+      expect(net(t, id)).toBe(-1);
+      expect(
+        working(t, id)
+          .map((o) => [o.type, o.side, o.quantity, o.price ?? o.stopPrice])
+          .sort(),
+      ).toEqual([
+        ['limit', 'buy', 1, 21480],
+        ['stop', 'buy', 1, 21510],
+      ]);
+    }
+  });
+
+  it('flatten cancels the working orders, then liquidates: flat with nothing working', async () => {
+    const s = await run('/flatten MNQ');
+    expect(s.flat).toBe(3);
+    for (const id of trader.brokerAccountIds) {
+      expect(net(t, id)).toBe(0);
+      expect(working(t, id)).toEqual([]);
+    }
+  });
+
+  it('a limit entry rests as working with its brackets pending', async () => {
+    t.app.exchange.setPrice('MNQ', 21500);
+    const s = await run('/buy MNQ 1 limit=21400 tp=@21450 sl=@21380');
+    expect(s.working).toBe(3);
+    t.app.exchange.setPrice('MNQ', 21400);
+    for (const id of trader.brokerAccountIds) {
+      expect(net(t, id)).toBe(1);
+      expect(
+        working(t, id)
+          .map((o) => [o.type, o.price ?? o.stopPrice])
+          .sort(),
+      ).toEqual([
+        ['limit', 21450],
+        ['stop', 21380],
+      ]);
+    }
+    await run('/flatten MNQ');
+  });
+
+  it('risk gates skip with reasons: disabled, max position, trading window, sizing', async () => {
+    const [a, b, c] = trader.accountIds;
+    await t.app.stores.accounts.update(a!, { enabled: false });
+    await t.app.stores.accounts.update(b!, { maxPosition: 1 });
+    await t.app.stores.accounts.update(c!, {
+      tradingWindow: { timeZone: 'UTC', start: '00:00', end: '00:01' },
+    });
+    const reply = await t.app.commands.runText(principal, '/buy MNQ 2', { confirmToken: undefined });
+    if (reply.kind !== 'fanout') throw new Error('expected a fan-out');
+    const byAccount = new Map(reply.summary.outcomes.map((o) => [o.accountId, o]));
+    expect(byAccount.get(a!)).toMatchObject({ kind: 'skipped', reason: expect.stringMatching(/^disabled/) });
+    expect(byAccount.get(b!)).toMatchObject({
+      kind: 'skipped',
+      reason: expect.stringMatching(/^max_position/),
+    });
+    const inWindow = new Date().getUTCHours() === 0 && new Date().getUTCMinutes() === 0;
+    if (!inWindow) {
+      expect(byAccount.get(c!)).toMatchObject({ kind: 'skipped', reason: expect.stringMatching(/^window/) });
+    }
+    const reasons = reply.summary.skipped.map((r) => r.reason).sort();
+    expect(reasons).toEqual(expect.arrayContaining(['disabled', 'max_position']));
+    for (const id of trader.brokerAccountIds.slice(0, 2)) expect(net(t, id)).toBe(0);
+    await t.app.stores.accounts.update(a!, { enabled: true, multiplier: 0.25 });
+    await t.app.stores.accounts.update(c!, { tradingWindow: null });
+    const sized = await t.app.commands.runText(principal, '/buy MNQ 1 account=' + trader.externalId + '-1');
+    expect(sized).toMatchObject({ kind: 'fanout', summary: { skipped: [{ reason: 'size', count: 1 }] } });
+  });
+});
+
+describe('a fan-out to 1,000 accounts on the paper exchange', () => {
+  let t: TestApp;
+  let admin: TestUser;
+  beforeAll(async () => {
+    t = await startTestApp('pglite', { DEMO: 'off', CONFIRM_ABOVE_ACCOUNTS: '5000' });
+    admin = await addUser(t.app, { platform: 'discord', externalId: '1', roles: ['admin'], accounts: 1000 });
+  }, 120_000);
+  afterAll(async () => t.stop());
+
+  it('every account gets exactly one entry with its take-profit and stop, and every journal row ends terminal', async () => {
+    const reply = await t.app.commands.runText(
+      { platform: 'discord', userId: '1' },
+      '/buy MNQ 1 tp=20 sl=10',
+    );
+    expect(reply).toMatchObject({ kind: 'fanout', summary: { accounts: 1000, filled: 1000, unknown: 0 } });
+    for (const id of admin.brokerAccountIds) {
+      expect(net(t, id)).toBe(1);
+      expect(working(t, id)).toHaveLength(2);
+      expect(t.app.exchange.orders(id).filter((o) => o.parentId === null)).toHaveLength(1);
+    }
+    expect(await t.app.stores.journal.listNonTerminal()).toEqual([]);
+    if (reply.kind === 'fanout') {
+      const rows = await t.app.stores.journal.listBySignal(reply.summary.signalId);
+      expect(rows).toHaveLength(1000);
+      expect(new Set(rows.map((r) => r.accountId)).size).toBe(1000);
+      expect(rows.every((r) => r.state === 'acked')).toBe(true);
+    }
+  }, 120_000);
+});

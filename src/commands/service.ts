@@ -97,11 +97,23 @@ export interface CommandServiceOptions {
 export interface CommandContext {
   /** Idempotency key of the delivery (interaction id, chat+message id); generated when absent. */
   readonly dedupKey?: string;
+  /** Earlier keys that also identify this delivery (see `alertDedupKeys`). */
+  readonly priorDedupKeys?: readonly string[];
+  /** Where a trading command came from; `command` unless it is a forwarded alert. */
+  readonly source?: SignalSource;
   /** A token from an earlier `confirm` reply: runs the confirmed command. */
   readonly confirmToken?: string;
   readonly hooks?: SubmitHooks;
   /** Bot name for `/cmd@bot` forms. */
   readonly botName?: string;
+}
+
+/** How a signal arrived: its dedup keys and source, and where progress goes. */
+export interface Delivery {
+  readonly dedupKey: string;
+  readonly priorDedupKeys?: readonly string[];
+  readonly source: SignalSource;
+  readonly hooks?: SubmitHooks;
 }
 
 interface PendingConfirmation {
@@ -189,7 +201,7 @@ export class CommandService {
     principal: Principal,
     channel: { platform: Platform; chatId: string },
     signal: Signal,
-    delivery: { dedupKey: string; source: SignalSource; hooks?: SubmitHooks },
+    delivery: Delivery,
   ): Promise<CommandReply> {
     const { stores } = this.options;
     const registered = await stores.channels.find(channel.platform, channel.chatId, 'signal');
@@ -211,6 +223,7 @@ export class CommandService {
         source: delivery.source,
         principal,
         dedupKey: delivery.dedupKey,
+        ...(delivery.priorDedupKeys ? { priorDedupKeys: delivery.priorDedupKeys } : {}),
         channelId: registered.id,
         receivedAt: this.options.clock.now(),
       },
@@ -221,16 +234,17 @@ export class CommandService {
   }
 
   /** A signal a user sent on their own behalf (a forwarded alert): trades the sender's accounts. */
-  async ownSignal(
-    principal: Principal,
-    signal: Signal,
-    delivery: { dedupKey: string; source: SignalSource; hooks?: SubmitHooks },
-  ): Promise<CommandReply> {
+  async ownSignal(principal: Principal, signal: Signal, delivery: Delivery): Promise<CommandReply> {
     const name = signal.action;
     return this.run(
       principal,
       { name, signal },
-      { dedupKey: delivery.dedupKey, ...(delivery.hooks ? { hooks: delivery.hooks } : {}) },
+      {
+        dedupKey: delivery.dedupKey,
+        source: delivery.source,
+        ...(delivery.priorDedupKeys ? { priorDedupKeys: delivery.priorDedupKeys } : {}),
+        ...(delivery.hooks ? { hooks: delivery.hooks } : {}),
+      },
     );
   }
 
@@ -274,7 +288,14 @@ export class CommandService {
     }
     const dedupKey = context.dedupKey ?? `${principal.platform}:${principal.userId}:${randomUUID()}`;
     const { summary, duplicate } = await this.options.engine.submit(
-      { signal, source: 'command', principal, dedupKey, receivedAt: this.options.clock.now() },
+      {
+        signal,
+        source: context.source ?? 'command',
+        principal,
+        dedupKey,
+        ...(context.priorDedupKeys ? { priorDedupKeys: context.priorDedupKeys } : {}),
+        receivedAt: this.options.clock.now(),
+      },
       targets,
       context.hooks ?? {},
     );

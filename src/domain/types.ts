@@ -63,6 +63,11 @@ export interface SignalEnvelope {
   readonly principal: Principal;
   /** Discord interaction id, Telegram chat+message id, webhook alert id or a body hash. */
   readonly dedupKey: string;
+  /**
+   * Keys under which an earlier delivery of the same signal may have been recorded (a body hash in
+   * the previous minute): if one exists, this delivery is a duplicate of it.
+   */
+  readonly priorDedupKeys?: readonly string[];
   /** The channel a provider broadcast in, when the source is `channel` or `alert`. */
   readonly channelId?: string;
   readonly receivedAt: Date;

@@ -17,7 +17,14 @@ import type { Logger } from '../log.js';
 import { AccountProgram, type AccountTask } from './account-program.js';
 import { JournalWriter } from './journal-writer.js';
 import { runPool } from './pool.js';
-import type { HaltState, JournalStore, NewJournalEntry, SettingsStore, SignalStore } from './stores.js';
+import type {
+  HaltState,
+  JournalStore,
+  NewJournalEntry,
+  SettingsStore,
+  SignalRecord,
+  SignalStore,
+} from './stores.js';
 import { HALT_KEY } from './stores.js';
 import { type AccountOutcome, type FanoutProgress, type FanoutSummary, summarize } from './summary.js';
 
@@ -94,20 +101,17 @@ export class Engine {
   ): Promise<SubmitResult> {
     const { signals, log, clock } = this.options;
     const started = performance.now();
+    for (const key of envelope.priorDedupKeys ?? []) {
+      const earlier = await signals.findByDedupKey(key);
+      if (earlier) return this.duplicate(earlier, envelope);
+    }
     const { signal: record, created } = await signals.insertIfNew({
       dedupKey: envelope.dedupKey,
       source: envelope.source,
       principal: envelope.principal,
       body: envelope.signal,
     });
-    if (!created) {
-      log.info({ signalId: record.id, dedupKey: envelope.dedupKey }, 'duplicate signal ignored');
-      const first = (record.summary as FanoutSummary | null) ?? null;
-      const summary: FanoutSummary = first
-        ? { ...first, duplicateOf: record.id }
-        : { ...summarize(this.base(record.id, envelope, 0), []), duplicateOf: record.id };
-      return { summary, duplicate: true };
-    }
+    if (!created) return this.duplicate(record, envelope);
     const signalId = record.id;
     await signals.setStatus(signalId, 'executing');
     const halt = await this.halted();
@@ -244,6 +248,16 @@ export class Engine {
       'fan-out finished',
     );
     return { summary, duplicate: false };
+  }
+
+  /** A repeated delivery: nothing is sent; the reply points at the first delivery and its outcome. */
+  private duplicate(record: SignalRecord, envelope: SignalEnvelope): SubmitResult {
+    this.options.log.info({ signalId: record.id, dedupKey: envelope.dedupKey }, 'duplicate signal ignored');
+    const first = (record.summary as FanoutSummary | null) ?? null;
+    const summary: FanoutSummary = first
+      ? { ...first, duplicateOf: record.id }
+      : { ...summarize(this.base(record.id, envelope, 0), []), duplicateOf: record.id };
+    return { summary, duplicate: true };
   }
 
   /**

@@ -27,6 +27,7 @@ export interface SignalStore {
   }): Promise<{ signal: SignalRecord; created: boolean }>;
   setStatus(id: string, status: SignalStatus, summary?: unknown): Promise<unknown>;
   get(id: string): Promise<SignalRecord | null>;
+  findByDedupKey(dedupKey: string): Promise<SignalRecord | null>;
 }
 
 export interface NewJournalEntry {

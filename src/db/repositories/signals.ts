@@ -46,6 +46,12 @@ export class SignalsRepository {
     return { signal: toSignal(existing), created: false };
   }
 
+  /** The signal recorded under a dedup key; null when there is none. */
+  async findByDedupKey(dedupKey: string): Promise<SignalRecord | null> {
+    const [row] = await this.#db.select().from(signals).where(eq(signals.dedupKey, dedupKey));
+    return row ? toSignal(row) : null;
+  }
+
   /** A signal by id; null when there is none. */
   async get(id: string): Promise<SignalRecord | null> {
     const key = parseId(id);

@@ -186,3 +186,60 @@ describe('a fan-out to 1,000 accounts on the paper exchange', () => {
     }
   }, 120_000);
 });
+
+describe('alert deduplication', () => {
+  let t: TestApp;
+  let trader: TestUser;
+  beforeAll(async () => {
+    t = await startTestApp('pglite', { DEMO: 'off' });
+    trader = await addUser(t.app, {
+      platform: 'telegram',
+      externalId: '3003',
+      roles: ['trader'],
+      accounts: 2,
+    });
+  });
+  afterAll(async () => t.stop());
+
+  const alert = {
+    ticker: 'MNQ1!',
+    action: 'buy',
+    quantity: 1,
+    takeProfit: { amount: 20 },
+    stopLoss: { amount: 10 },
+  };
+
+  it('the same TradingView alert posted twice within a minute executes once, even across a minute boundary', async () => {
+    const { alertDedupKeys, parseAlert } = await import('../../../src/index.js');
+    const principal: Principal = { platform: 'telegram', userId: '3003' };
+    const parsed = parseAlert(JSON.stringify(alert));
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    const first = alertDedupKeys('tv-1', alert, new Date('2026-11-26T14:00:59.500Z'));
+    // Same content, keys in another order, 1 s later: the next minute.
+    const again = {
+      stopLoss: { amount: 10 },
+      takeProfit: { amount: 20 },
+      quantity: 1,
+      action: 'buy',
+      ticker: 'MNQ1!',
+    };
+    const second = alertDedupKeys('tv-1', again, new Date('2026-11-26T14:01:00.500Z'));
+    expect(second.dedupKey).not.toBe(first.dedupKey);
+    const a = await t.app.commands.ownSignal(principal, parsed.value, { ...first, source: 'alert' });
+    const b = await t.app.commands.ownSignal(principal, parsed.value, { ...second, source: 'alert' });
+    expect(a).toMatchObject({ kind: 'fanout', duplicate: false, summary: { filled: 2 } });
+    expect(b).toMatchObject({ kind: 'fanout', duplicate: true });
+    for (const id of trader.brokerAccountIds) expect(net(t, id)).toBe(1);
+    // A minute and more later the same alert is a new signal.
+    const later = alertDedupKeys('tv-1', alert, new Date('2026-11-26T14:02:30.000Z'));
+    const c = await t.app.commands.ownSignal(principal, parsed.value, { ...later, source: 'alert' });
+    expect(c).toMatchObject({ kind: 'fanout', duplicate: false });
+  });
+
+  it('an alert with its own id is keyed by it', async () => {
+    const { alertDedupKeys } = await import('../../../src/index.js');
+    const k1 = alertDedupKeys('tv-1', { ...alert, id: 'abc-1' }, new Date('2026-11-26T14:00:00Z'));
+    const k2 = alertDedupKeys('tv-1', { ...alert, id: 'abc-1' }, new Date('2026-11-26T15:00:00Z'));
+    expect(k1.dedupKey).toBe(k2.dedupKey);
+  });
+});

@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Broker } from './brokers/broker.js';
 import { PaperBroker, PaperExchange } from './brokers/paper/index.js';
+import { TradovateBroker, type TradovateSecret } from './brokers/tradovate/index.js';
 import { CommandService } from './commands/service.js';
 import type { Config } from './config.js';
 import {
@@ -48,6 +49,8 @@ export interface App {
   readonly notifier: CompositeNotifier & Notifier;
   readonly exchange: PaperExchange;
   readonly brokers: ReadonlyMap<BrokerName, Broker>;
+  /** The Tradovate adapter, when Tradovate is configured (jobs and the dashboard use its extras). */
+  readonly tradovate: TradovateBroker | null;
   readonly stores: {
     readonly users: UsersRepository;
     readonly accounts: AccountsRepository;
@@ -107,6 +110,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   );
   const exchange = options.exchange ?? new PaperExchange({ seed: 7 });
   const brokers = new Map<BrokerName, Broker>([['paper', new PaperBroker({ exchange })]]);
+  const tradovate = config.TRADOVATE_REST_URL ? buildTradovate(config, log, stores, notifier) : null;
+  if (tradovate) brokers.set('tradovate', tradovate);
 
   await seed({ config, log, stores, embedded });
   // The paper exchange lives in memory: register the stored paper accounts with it on every start.
@@ -149,6 +154,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     notifier,
     exchange,
     brokers,
+    tradovate,
     stores,
     embedded,
     db,
@@ -160,6 +166,96 @@ export async function createApp(options: AppOptions): Promise<App> {
       log.info('database closed');
     },
   };
+}
+
+function buildTradovate(
+  config: Config,
+  log: Logger,
+  stores: App['stores'],
+  notifier: Notifier,
+): TradovateBroker {
+  const restUrl = config.TRADOVATE_REST_URL!;
+  const wsUrl = config.TRADOVATE_WS_URL ?? `${restUrl.replace(/^http/, 'ws').replace(/\/$/, '')}/websocket`;
+  const oauth =
+    config.TRADOVATE_OAUTH_CLIENT_ID && config.TRADOVATE_OAUTH_CLIENT_SECRET
+      ? {
+          tokenUrl: `${restUrl.replace(/\/$/, '')}/auth/oauthtoken`,
+          clientId: config.TRADOVATE_OAUTH_CLIENT_ID,
+          clientSecret: config.TRADOVATE_OAUTH_CLIENT_SECRET,
+        }
+      : undefined;
+  const tradovateLog = log.child({ component: 'tradovate' });
+  return new TradovateBroker({
+    restUrl,
+    wsUrl,
+    log: tradovateLog,
+    credentials: {
+      read: async (id) => ((await stores.credentials.readSecret(id)) ?? {}) as TradovateSecret,
+      write: async (id, secret, meta) => {
+        await stores.credentials.writeSecret(
+          id,
+          { ...secret },
+          {
+            tokenExpiresAt: meta.tokenExpiresAt,
+            // The refresh-token grant is the OAuth path.
+            tokenSource: meta.tokenSource === 'refreshed' ? 'oauth' : meta.tokenSource,
+          },
+        );
+      },
+    },
+    limits: {
+      perSecond: config.TRADOVATE_RATE_PER_SECOND,
+      perMinute: config.TRADOVATE_RATE_PER_MINUTE,
+      perHour: config.TRADOVATE_RATE_PER_HOUR,
+      cooldownMs: config.TRADOVATE_COOLDOWN_MS,
+    },
+    pool: { maxSockets: config.TRADOVATE_POOL_MAX_SOCKETS },
+    ...(oauth ? { tokens: { oauth } } : {}),
+    onCredentialState: (credentialId, state, reason) => {
+      void credentialStateChanged({ credentialId, state, reason, stores, notifier, log: tradovateLog });
+    },
+  });
+}
+
+/** Record a credential's new state, audit it, and tell its owner in every chat they are linked from. */
+async function credentialStateChanged(input: {
+  credentialId: string;
+  state: 'ok' | 'needs_reauth' | 'locked';
+  reason: string;
+  stores: App['stores'];
+  notifier: Notifier;
+  log: Logger;
+}): Promise<void> {
+  const { credentialId, state, reason, stores, notifier, log } = input;
+  try {
+    const credential = await stores.credentials.setState(credentialId, state, state === 'ok' ? null : reason);
+    await stores.audit.record({
+      actor: 'system',
+      action: `credential.${state}`,
+      subject: `credential:${credentialId}`,
+      details: { reason },
+    });
+    if (!credential || state === 'ok') return;
+    const hint =
+      state === 'locked'
+        ? 'Tradovate asks for a captcha: sign in on Tradovate once, wait an hour, then /status. Nothing will retry until then.'
+        : 'Run /link to authorize tradecast again.';
+    const identities = await stores.users.listIdentities(credential.ownerUserId);
+    for (const identity of identities) {
+      if (identity.platform !== 'discord' && identity.platform !== 'telegram') continue;
+      await notifier.notify({
+        type: 'credential_state',
+        to: { platform: identity.platform, userId: identity.externalId },
+        credentialLabel: credential.label,
+        state,
+        reason,
+        hint,
+      });
+    }
+    log.warn({ credentialId, state, reason }, 'credential needs attention; owner told');
+  } catch (error) {
+    log.error({ err: error, credentialId, state }, 'could not record a credential state change');
+  }
 }
 
 /** Admins from ADMIN_IDS; in embedded mode the console user, and the demo on an empty database. */

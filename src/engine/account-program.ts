@@ -102,9 +102,14 @@ export class AccountProgram {
     if (max !== null && !entryDone && Math.abs(current + signed) > max) {
       return this.outcome('skipped', 0, `max_position: ${Math.abs(current + signed)} would exceed ${max}`);
     }
-    if (current === 0 || (entryDone && Math.abs(current) <= task.quantity))
+    if (current === 0 || (entryDone && Math.abs(current) <= task.quantity)) {
       return this.placeEntry(side, contract, current);
-    return this.addToPosition(side, contract);
+    }
+    return this.addToPosition(
+      side,
+      contract,
+      entryDone ? Math.abs(current) : Math.abs(current) + task.quantity,
+    );
   }
 
   /** A fresh entry with its take-profit and stop in one broker call. */
@@ -169,7 +174,7 @@ export class AccountProgram {
   }
 
   /** DCA: add to the position, then leave one take-profit and at most one stop sized to the whole of it. */
-  private async addToPosition(side: Side, contract: ContractInfo): Promise<AccountOutcome> {
+  private async addToPosition(side: Side, contract: ContractInfo, expected: number): Promise<AccountOutcome> {
     const { signal, quantity } = this.task;
     const plan: OrderPlan = {
       contract: contract.name,
@@ -194,7 +199,10 @@ export class AccountProgram {
       return r.ok ? { ok: true, value: r.value, ids: [r.value.orderId] } : r;
     });
     if (!add.ok) return this.outcome(add.outcome, 0, add.reason);
-    if (add.value && add.value.status !== 'filled') return this.outcome('working', quantity, null);
+    if (signal.entry.type === 'limit' && add.value?.status !== 'filled')
+      return this.outcome('working', quantity, null);
+    // Venues acknowledge a market order before its fill: resize from the position once it shows the add.
+    await this.positionReaches(contract, expected);
     const resized = await this.resizeProtection(side, contract);
     if (resized) return resized;
     return this.outcome('filled', quantity, null);
@@ -220,6 +228,17 @@ export class AccountProgram {
     const tpFail = await this.keepOne(tps, total, tpPrice, 'take_profit', contract, exitSide, 'limit');
     if (tpFail) return tpFail;
     return this.keepOne(stops, total, slPrice, 'stop_loss', contract, exitSide, 'stop');
+  }
+
+  /** Wait (briefly, with backoff) until the venue shows the position at `expected` contracts. */
+  private async positionReaches(contract: ContractInfo, expected: number): Promise<void> {
+    for (let i = 0; i < 8; i++) {
+      const r = await this.deps.broker.positions(this.ref, QUERY);
+      if (!r.ok) return;
+      const net = r.value.find((p) => p.contract === contract.name)?.netQuantity ?? 0;
+      if (Math.abs(net) >= expected) return;
+      await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** i));
+    }
   }
 
   /** Cancel strays first, then modify the one we keep (or place one when none exists and a level is known). */
@@ -464,9 +483,14 @@ function placesOrder(leg: OrderLeg): boolean {
   );
 }
 
+/**
+ * An acknowledged market entry counts as filled (venues such as Tradovate acknowledge before the
+ * fill arrives; reconciliation catches the rare market order that does not fill). A limit entry is
+ * working until the venue says it filled.
+ */
 function entryKind(order: BrokerOrder | null): AccountOutcomeKind {
-  if (!order) return 'filled';
-  return order.status === 'working' || order.status === 'pending' ? 'working' : 'filled';
+  if (!order || order.type === 'market') return 'filled';
+  return order.status === 'filled' ? 'filled' : 'working';
 }
 
 type Level = { kind: 'offset'; ticks: number } | { kind: 'price'; price: number };

@@ -64,6 +64,7 @@ export class Engine {
   private readonly resumeWindowMs: number;
   /** One program per account at a time: a second signal for the same account waits for the first. */
   private readonly accountLocks = new Map<string, Promise<unknown>>();
+  private readonly fanoutListeners = new Set<(summary: FanoutSummary, envelope: SignalEnvelope) => void>();
 
   constructor(private readonly options: EngineOptions) {
     this.writer = new JournalWriter({ store: options.journal });
@@ -71,6 +72,12 @@ export class Engine {
     this.laneConcurrency = options.laneConcurrency ?? 4;
     this.progressIntervalMs = options.progressIntervalMs ?? 1500;
     this.resumeWindowMs = options.resumeWindowMs ?? 60_000;
+  }
+
+  /** Be told of every finished fan-out (metrics, live dashboards). Returns the unsubscribe function. */
+  onFanout(listener: (summary: FanoutSummary, envelope: SignalEnvelope) => void): () => void {
+    this.fanoutListeners.add(listener);
+    return () => this.fanoutListeners.delete(listener);
   }
 
   async halted(): Promise<HaltState> {
@@ -233,6 +240,13 @@ export class Engine {
 
     const summary = summarize(this.base(signalId, envelope, performance.now() - started), outcomes);
     await signals.setStatus(signalId, 'done', summary);
+    for (const listener of this.fanoutListeners) {
+      try {
+        listener(summary, envelope);
+      } catch (error) {
+        log.warn({ err: error }, 'a fan-out listener failed');
+      }
+    }
     log.info(
       {
         signalId,

@@ -5,11 +5,13 @@
 import type { Platform } from '../domain/types.js';
 import type { FanoutProgress, FanoutSummary } from '../engine/summary.js';
 
-/** A chat to post in: a channel, a group, or a user's private chat. */
-export interface Destination {
-  readonly platform: Platform;
-  readonly chatId: string;
-}
+/**
+ * Where a notification goes: a chat (channel, group) by its id, or a person privately by their
+ * platform user id (the transport opens the private chat).
+ */
+export type Destination =
+  | { readonly platform: Platform; readonly chatId: string }
+  | { readonly platform: Platform; readonly userId: string };
 
 export type Notification =
   | { readonly type: 'fanout_progress'; readonly to: Destination; readonly progress: FanoutProgress }

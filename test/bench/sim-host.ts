@@ -1,0 +1,158 @@
+/**
+ * The Tradovate simulator in a process of its own, for the benchmark and the crash test: the
+ * engine under test then does not share its event loop with the venue. Driven over IPC.
+ *
+ * argv: --credentials M --accounts N (total, spread evenly) --latency-ms L --per-minute X --seed S
+ * IPC in:  { type: 'orders' } | { type: 'requests' } | { type: 'reset' } | { type: 'faults', faults }
+ *          | { type: 'stop' }
+ * IPC out: { type: 'ready', restUrl, wsUrl, users } then one answer per request ({ type, id, ... }).
+ */
+import { parseArgs } from 'node:util';
+import { DEMO_OAUTH_CLIENT, type SimUserOption, startSimulator } from '../fakes/tradovate/server.js';
+
+const { values } = parseArgs({
+  options: {
+    credentials: { type: 'string', default: '10' },
+    accounts: { type: 'string', default: '40' },
+    'latency-ms': { type: 'string', default: '0' },
+    'per-minute': { type: 'string', default: '5000' },
+    'per-second': { type: 'string', default: '5000' },
+    'first-user': { type: 'string', default: '1' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+const credentials = Number(values.credentials);
+const accounts = Number(values.accounts);
+const latencyMs = Number(values['latency-ms']);
+const firstUser = Number(values['first-user']);
+
+const users: SimUserOption[] = Array.from({ length: credentials }, (_, i) => {
+  const index = firstUser + i;
+  const userId = 100_000 + index;
+  const n = Math.floor(accounts / credentials) + (i < accounts % credentials ? 1 : 0);
+  return {
+    name: `bench${index}`,
+    password: `pw-${index}`,
+    userId,
+    cid: 8,
+    sec: `sec-${index}`,
+    appId: 'tradecast',
+    accounts: Array.from({ length: n }, (_, k) => ({ id: userId * 100 + k + 1, name: `B${index}A${k + 1}` })),
+  };
+});
+
+// Latency is switched on after linking, so set-up does not pay it. ±25% jitter from a seeded generator.
+let latencyOn = false;
+let state = Number(values.seed) >>> 0 || 1;
+const jitter = () => {
+  state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
+  return (state / 2 ** 32 - 0.5) * 0.5;
+};
+const sim = await startSimulator({
+  users,
+  seed: Number(values.seed),
+  latency: () => (latencyOn && latencyMs > 0 ? Math.max(0, latencyMs * (1 + jitter())) : 0),
+  limits: {
+    user: {
+      perSecond: Number(values['per-second']),
+      perMinute: Number(values['per-minute']),
+      perHour: 1_000_000,
+    },
+    // Linking thousands of users from one address would trip the per-IP limits of the auth endpoints.
+    endpointKey: 'user',
+  },
+  ws: { maxSocketsPerUser: 50 },
+});
+
+/** Link every user through the OAuth code flow, as the linking page would, 50 at a time. */
+async function link(user: SimUserOption): Promise<{ accessToken: string; expiresAt: string }> {
+  const authorize = new URL(sim.oauthAuthorizeUrl);
+  authorize.searchParams.set('response_type', 'code');
+  authorize.searchParams.set('client_id', DEMO_OAUTH_CLIENT.clientId);
+  authorize.searchParams.set('redirect_uri', DEMO_OAUTH_CLIENT.redirectUris[0]!);
+  sim.oauth.user = user.name;
+  const res = await fetch(authorize, { redirect: 'manual' });
+  const code = new URL(res.headers.get('location')!).searchParams.get('code');
+  const body = new URLSearchParams({
+    grant_type: 'authorization_code',
+    code: code!,
+    client_id: DEMO_OAUTH_CLIENT.clientId,
+    client_secret: DEMO_OAUTH_CLIENT.clientSecret,
+    redirect_uri: DEMO_OAUTH_CLIENT.redirectUris[0]!,
+  });
+  const token = (await (
+    await fetch(`http://127.0.0.1:${sim.port}/auth/oauthtoken`, { method: 'POST', body })
+  ).json()) as { access_token: string; expires_in: number };
+  return {
+    accessToken: token.access_token,
+    expiresAt: new Date(Date.now() + token.expires_in * 1000).toISOString(),
+  };
+}
+
+const linked: { name: string; userId: number; accounts: { id: number; name: string }[]; secret: object }[] =
+  [];
+// The authorize page approves `sim.oauth.user`; link one user at a time so each code is the right user's.
+for (const user of users) {
+  linked.push({
+    name: user.name,
+    userId: user.userId,
+    accounts: [...user.accounts],
+    secret: await link(user),
+  });
+}
+sim.resetCounters();
+latencyOn = true;
+
+process.send!({ type: 'ready', restUrl: sim.restUrl, wsUrl: sim.wsUrl, users: linked });
+
+process.on('message', async (message: { type: string; id?: number; faults?: object }) => {
+  const reply = (payload: object) => process.send!({ ...payload, type: message.type, id: message.id });
+  switch (message.type) {
+    case 'orders': {
+      const rows: {
+        account: number;
+        clOrdId: string | null;
+        type: string;
+        status: string;
+        qty: number;
+        parent: boolean;
+      }[] = [];
+      for (const user of users) {
+        for (const account of user.accounts) {
+          for (const o of sim.orders(account.id)) {
+            rows.push({
+              account: account.id,
+              clOrdId: o.clOrdId ?? null,
+              type: o.orderType,
+              status: o.ordStatus,
+              qty: o.orderQty,
+              parent: o.parentId === undefined || o.parentId === null,
+            });
+          }
+        }
+      }
+      reply({ rows });
+      break;
+    }
+    case 'requests': {
+      const byEndpoint: Record<string, number> = {};
+      for (const r of sim.requests.entries) byEndpoint[r.endpoint] = (byEndpoint[r.endpoint] ?? 0) + 1;
+      const socketsMax = Math.max(0, ...users.map((u) => sim.sockets(u.name)));
+      reply({ byEndpoint, socketsMax, total: sim.requests.entries.length });
+      break;
+    }
+    case 'reset':
+      sim.resetCounters();
+      reply({});
+      break;
+    case 'faults':
+      Object.assign(sim.faults, message.faults);
+      reply({});
+      break;
+    case 'stop':
+      await sim.close();
+      reply({});
+      process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,59 @@
+/**
+ * Injected latency and failures, drawn from one seeded generator so a failing run can be replayed
+ * with the same seed.
+ */
+import type { Faults, LatencyInfo, LatencyOption } from './types.js';
+
+/** mulberry32: small, fast and good enough to pick which requests fail. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function defaultFaults(overrides: Partial<Faults> = {}): Faults {
+  return {
+    serverErrorRate: 0,
+    timeoutRate: 0,
+    penaltyRate: 0,
+    rateLimitUsers: [],
+    dropSocketAfterMessages: null,
+    endpoints: [],
+    ...overrides,
+  };
+}
+
+export type FaultDecision = 'none' | 'server-error' | 'timeout' | 'penalty' | 'rate-limit';
+
+export class FaultInjector {
+  constructor(
+    readonly faults: Faults,
+    private readonly random: () => number,
+    private readonly latency: LatencyOption | undefined,
+  ) {}
+
+  /** Which fault, if any, hits this request. `endpoint` is lowercase. */
+  decide(endpoint: string, userName: string | null): FaultDecision {
+    const f = this.faults;
+    if (userName !== null && f.rateLimitUsers.includes(userName)) return 'rate-limit';
+    if (f.endpoints.length > 0 && !f.endpoints.includes(endpoint)) return 'none';
+    // Draw only when a rate is set, so enabling a fault does not shift the sequence of the others.
+    if (f.serverErrorRate > 0 && this.random() < f.serverErrorRate) return 'server-error';
+    if (f.timeoutRate > 0 && this.random() < f.timeoutRate) return 'timeout';
+    if (f.penaltyRate > 0 && this.random() < f.penaltyRate) return 'penalty';
+    return 'none';
+  }
+
+  /** Milliseconds to hold this answer back. */
+  delay(info: LatencyInfo): number {
+    const l = this.latency;
+    if (l === undefined) return 0;
+    if (typeof l === 'function') return Math.max(0, l(info));
+    return Math.max(0, l.meanMs + (this.random() * 2 - 1) * l.jitterMs);
+  }
+}

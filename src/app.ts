@@ -210,6 +210,7 @@ function buildTradovate(
       cooldownMs: config.TRADOVATE_COOLDOWN_MS,
     },
     pool: { maxSockets: config.TRADOVATE_POOL_MAX_SOCKETS },
+    timeouts: { requestMs: config.TRADOVATE_REQUEST_TIMEOUT_MS },
     ...(oauth ? { tokens: { oauth } } : {}),
     onCredentialState: (credentialId, state, reason) => {
       void credentialStateChanged({ credentialId, state, reason, stores, notifier, log: tradovateLog });

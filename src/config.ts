@@ -66,6 +66,8 @@ export const configSchema = z.object({
   TRADOVATE_RATE_PER_HOUR: positiveInt.default(5000),
   TRADOVATE_COOLDOWN_MS: positiveInt.default(3_600_000),
   TRADOVATE_POOL_MAX_SOCKETS: positiveInt.default(500),
+  /** A request unanswered this long is an unknown outcome (settled by lookup), in ms. */
+  TRADOVATE_REQUEST_TIMEOUT_MS: positiveInt.default(10_000),
 
   DISCORD_TOKEN: z.string().min(1).optional(),
   DISCORD_GUILD_ID: z.string().optional(),

@@ -59,6 +59,7 @@ const opposite = (side: Side): Side => (side === 'buy' ? 'sell' : 'buy');
 
 export class AccountProgram {
   private seq = 0;
+  private entryStepped = false;
   private readonly ref: AccountRef;
   private readonly ids: string[] = [];
 
@@ -70,15 +71,23 @@ export class AccountProgram {
   }
 
   async run(): Promise<AccountOutcome> {
+    let outcome: AccountOutcome;
     try {
       const { action } = this.task.signal;
-      if (action === 'buy' || action === 'sell') return await this.entry(action);
-      return await this.flatten();
+      outcome = action === 'buy' || action === 'sell' ? await this.entry(action) : await this.flatten();
     } catch (error) {
       // A bug or a storage failure: report it as unknown for this account, never as a rejection.
       this.deps.log.error({ err: error, accountId: this.task.account.id }, 'account program failed');
       return this.outcome('unknown', 0, `internal: ${(error as Error).message}`);
     }
+    // The entry was journaled up front; a gate met in the lane (max position, a failed read) means it
+    // was never sent: close its row with the reason.
+    const entry = this.task.existing.get(this.idFor('entry', 0));
+    if (entry?.state === 'planned' && !this.entryStepped) {
+      const state = outcome.kind === 'skipped' ? 'skipped' : 'rejected';
+      await this.deps.writer.update([{ id: entry.id, state, reason: outcome.reason ?? 'not sent' }]);
+    }
+    return outcome;
   }
 
   private async entry(side: Side): Promise<AccountOutcome> {
@@ -384,6 +393,7 @@ export class AccountProgram {
     ) => Promise<{ ok: true; value: T | null; ids: string[] } | { ok: false; error: BrokerError }>,
   ): Promise<StepResult<T>> {
     const seq = leg === 'entry' ? 0 : ++this.seq;
+    if (leg === 'entry') this.entryStepped = true;
     const cid = this.idFor(leg, seq);
     const { journal, writer, broker } = this.deps;
     let row = this.task.existing.get(cid);

@@ -4,6 +4,7 @@
  */
 import 'dotenv/config';
 import { ConsoleTransport } from '../bots/console/console.js';
+import { startTelegram } from '../bots/telegram/index.js';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
@@ -32,7 +33,18 @@ async function main(): Promise<void> {
       ? new ConsoleTransport({ commands: app.commands, input: process.stdin, output: process.stdout, log })
       : null;
   consoleTransport?.start();
-  if (!consoleTransport) {
+  const stops: (() => Promise<void>)[] = [];
+  if (config.TELEGRAM_BOT_TOKEN) {
+    const webhookUrl = config.TELEGRAM_WEBHOOK_URL;
+    const telegram = await startTelegram(app, {
+      token: config.TELEGRAM_BOT_TOKEN,
+      ...(config.TELEGRAM_API_ROOT ? { apiRoot: config.TELEGRAM_API_ROOT } : {}),
+      ...(webhookUrl ? { webhook: { url: webhookUrl, secret: config.TELEGRAM_WEBHOOK_SECRET! } } : {}),
+    });
+    stops.push(telegram.stop);
+    log.info({ bot: telegram.botName, mode: webhookUrl ? 'webhook' : 'long polling' }, 'telegram bot started');
+  }
+  if (!consoleTransport && stops.length === 0) {
     log.info(
       app.embedded
         ? 'running headless: stdin is not a terminal, so the console is off. Run `npm start` in a terminal, or set CONSOLE=on.'
@@ -51,6 +63,7 @@ async function main(): Promise<void> {
     }, 30_000);
     timer.unref();
     await consoleTransport?.stop();
+    for (const stopTransport of stops) await stopTransport().catch((error) => log.warn({ err: error }, 'stop failed'));
     await app.close();
     log.info('stopped');
     process.exit(0);

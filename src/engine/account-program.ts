@@ -405,8 +405,13 @@ export class AccountProgram {
       return { ok: false, outcome: 'rejected', reason: row.reason ?? 'rejected' };
     }
     if (row && row.state !== 'planned' && placesOrder(leg)) {
+      // Left in flight by an earlier run: only a lookup that gets through may lead to a send.
       const found = await broker.findOrder(this.ref, cid, QUERY);
-      if (found.ok && found.value) {
+      if (!found.ok) {
+        const reason = `${found.error.reason}: could not look the order up: ${found.error.message}`;
+        return { ok: false, outcome: 'unknown', reason };
+      }
+      if (found.value) {
         await writer.update([{ id: row.id, state: 'acked', brokerOrderIds: [found.value.orderId] }]);
         this.ids.push(found.value.orderId);
         return { ok: true, value: found.value as T, brokerOrderIds: [found.value.orderId] };
@@ -427,21 +432,27 @@ export class AccountProgram {
     }
     const id = row!.id;
     await writer.update([{ id, state: 'sending' }]);
-    const result = await send(cid);
+    let result = await send(cid);
+    if (!result.ok && result.error.kind === 'outcome_unknown' && placesOrder(leg)) {
+      const settled = await this.settle(cid);
+      if (settled.kind === 'found') {
+        this.ids.push(settled.order.orderId);
+        void writer.update([{ id, state: 'acked', brokerOrderIds: [settled.order.orderId], reason: null }]);
+        return { ok: true, value: settled.order as T, brokerOrderIds: [settled.order.orderId] };
+      }
+      if (settled.kind === 'absent' && SETTLED_BY_ABSENCE.has(result.error.reason)) {
+        // The venue answered (5xx, 429) or the connection closed before it could: a lookup that finds
+        // nothing means the order was never placed, so sending it now (same client order id) is safe.
+        this.deps.log.info({ clientOrderId: cid, reason: result.error.reason }, 'not placed; sending again');
+        result = await send(cid);
+      }
+    }
     if (result.ok) {
       this.ids.push(...result.ids);
       void writer.update([{ id, state: 'acked', brokerOrderIds: result.ids, reason: null }]);
       return { ok: true, value: result.value, brokerOrderIds: result.ids };
     }
     const error = result.error;
-    if (error.kind === 'outcome_unknown' && placesOrder(leg)) {
-      const settled = await this.settle(cid);
-      if (settled) {
-        this.ids.push(settled.orderId);
-        void writer.update([{ id, state: 'acked', brokerOrderIds: [settled.orderId], reason: null }]);
-        return { ok: true, value: settled as T, brokerOrderIds: [settled.orderId] };
-      }
-    }
     const reason = `${error.reason}: ${error.message}`;
     if (error.kind === 'outcome_unknown') {
       void writer.update([{ id, state: 'unknown', reason }]);
@@ -452,16 +463,23 @@ export class AccountProgram {
     return { ok: false, outcome: 'rejected', reason: notSent };
   }
 
-  /** After an unknown outcome: look the client order id up a few times before giving up. */
-  private async settle(cid: string): Promise<BrokerOrder | null> {
+  /**
+   * After an unknown outcome: look the client order id up. `found` settles it; `absent` is a lookup
+   * that succeeded and found nothing; `failed` means no lookup got through.
+   */
+  private async settle(
+    cid: string,
+  ): Promise<{ kind: 'found'; order: BrokerOrder } | { kind: 'absent' } | { kind: 'failed' }> {
     const attempts = this.deps.settleAttempts ?? 3;
     const delay = this.deps.settleDelayMs ?? 250;
+    let absent = false;
     for (let i = 0; i < attempts; i++) {
       await new Promise((r) => setTimeout(r, delay * (i + 1)));
       const found = await this.deps.broker.findOrder(this.ref, cid, QUERY);
-      if (found.ok) return found.value;
+      if (found.ok && found.value) return { kind: 'found', order: found.value };
+      if (found.ok) absent = true;
     }
-    return null;
+    return absent ? { kind: 'absent' } : { kind: 'failed' };
   }
 
   private fromError(error: BrokerError, what: string): AccountOutcome {
@@ -482,6 +500,13 @@ export class AccountProgram {
     };
   }
 }
+
+/**
+ * Unknown outcomes that a lookup finding nothing settles as "never placed": the venue answered with
+ * an error, or the connection closed. A timeout is not among them: the request may still be queued
+ * at the venue, so it stays unknown until reconciliation.
+ */
+const SETTLED_BY_ABSENCE: ReadonlySet<string> = new Set(['Disconnected', 'ServerError', 'RateLimited']);
 
 function isDone(row: JournalEntry | undefined): boolean {
   return row !== undefined && (row.state === 'acked' || row.state === 'reconciled');

@@ -153,6 +153,8 @@ export class Engine {
       quantity: number;
       contract: ContractInfo | null;
       skip: string | null;
+      /** The contract could not be resolved: a failure to report, not a gate. */
+      failed?: boolean;
     }[] = [];
     await runPool(planned, this.concurrency, async (p) => {
       if (p.skip || p.symbol === null) {
@@ -168,6 +170,7 @@ export class Engine {
               quantity: 0,
               contract: null,
               skip: `${resolved.error.reason}: ${resolved.error.message}`,
+              failed: true,
             },
       );
     });
@@ -189,14 +192,14 @@ export class Engine {
         clientOrderId: clientOrderId(signalId, t.account.id, leg, 0),
         leg,
         seq: 0,
-        state: t.skip ? 'skipped' : 'planned',
+        state: t.failed ? 'rejected' : t.skip ? 'skipped' : 'planned',
         plan,
         reason: t.skip,
       };
     });
     // Flatten rows are written per order by the program once it knows what is working; only
     // entries and skips are journaled up front.
-    const upfront = rows.filter((r) => r.leg === 'entry' || r.state === 'skipped');
+    const upfront = rows.filter((r) => r.leg === 'entry' || r.state !== 'planned');
     const written = upfront.length > 0 ? await this.options.journal.insertMany(upfront) : [];
     const byAccount = new Map<string, JournalEntry>(written.map((w) => [w.accountId, w]));
 
@@ -207,7 +210,7 @@ export class Engine {
         outcomes.push({
           accountId: t.account.id,
           accountName: t.account.name,
-          kind: 'skipped',
+          kind: t.failed ? 'rejected' : 'skipped',
           quantity: 0,
           contract: t.contract?.name ?? null,
           reason: t.skip,

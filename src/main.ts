@@ -4,6 +4,7 @@
  */
 import 'dotenv/config';
 import { ConsoleTransport } from '../bots/console/console.js';
+import { startDiscord } from '../bots/discord/index.js';
 import { startTelegram } from '../bots/telegram/index.js';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -34,6 +35,15 @@ async function main(): Promise<void> {
       : null;
   consoleTransport?.start();
   const stops: (() => Promise<void>)[] = [];
+  if (config.DISCORD_TOKEN) {
+    const discord = await startDiscord(app, {
+      token: config.DISCORD_TOKEN,
+      ...(config.DISCORD_API_ROOT ? { apiRoot: config.DISCORD_API_ROOT } : {}),
+      ...(config.DISCORD_GUILD_ID ? { guildId: config.DISCORD_GUILD_ID } : {}),
+    });
+    stops.push(discord.stop);
+    log.info({ guild: config.DISCORD_GUILD_ID ?? 'global commands' }, 'discord bot started');
+  }
   if (config.TELEGRAM_BOT_TOKEN) {
     const webhookUrl = config.TELEGRAM_WEBHOOK_URL;
     const telegram = await startTelegram(app, {

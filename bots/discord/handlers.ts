@@ -1,0 +1,431 @@
+/**
+ * What the bot does with each interaction and channel message: it turns them into calls to the
+ * command layer and renders what comes back. It decides no permissions; every refusal shown here
+ * is the command layer's.
+ *
+ * Visibility. Discord fixes a response's visibility when it is acknowledged, before the command layer
+ * has answered, and a public "thinking…" cannot later become private. So every slash command is
+ * acknowledged privately (ephemeral): usage errors, denials, errors, lists and the confirmation
+ * question are only ever seen by the caller, and the private reply is edited in place — progress
+ * while a fan-out runs, then its summary with a Details button. A fan-out that actually ran (not a
+ * repeat) is then also posted publicly as a follow-up, so the channel sees what was sent to the
+ * brokers; the follow-up is sent after the private reply was edited, because the first follow-up
+ * to a deferred reply would replace it and inherit its visibility.
+ *
+ * Signal channels. A message that parses as an alert goes to `broadcast`; the command layer decides
+ * whether the channel is a signal channel and whether the author may post signals there. A summary
+ * is posted as a reply to the signal. A refused author is told privately (and only when registered);
+ * the refusal is always logged, never posted in the channel.
+ */
+import {
+  type AutocompleteInteraction,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  DiscordAPIError,
+  type Interaction,
+  type Message,
+  MessageFlags,
+  RESTJSONErrorCodes,
+} from 'discord.js';
+import {
+  type App,
+  type CommandReply,
+  type Logger,
+  looksLikeSignal,
+  type Principal,
+  parseAlert,
+} from '../../src/index.js';
+import { accountChoices, commandText, symbolChoices } from './commands.js';
+import { LiveMessage } from './progress.js';
+import {
+  clip,
+  LIMITS,
+  parseCustomId,
+  renderDetails,
+  renderReply,
+  renderSummary,
+  type View,
+} from './render.js';
+import type { RecentSummaries } from './summaries.js';
+
+export interface HandlerOptions {
+  readonly app: App;
+  readonly log: Logger;
+  readonly summaries: RecentSummaries;
+  /** Post a public copy of each executed fan-out's summary in the channel it was run from. */
+  readonly publicSummaries: boolean;
+  /** Milliseconds between progress edits. */
+  readonly progressIntervalMs?: number;
+}
+
+const EPHEMERAL = MessageFlags.Ephemeral;
+const SOMETHING_WRONG =
+  '✗ Something went wrong on our side; nothing more was done. The details are in the log.';
+
+export class Handlers {
+  constructor(private readonly options: HandlerOptions) {}
+
+  private get app(): App {
+    return this.options.app;
+  }
+
+  private get log(): Logger {
+    return this.options.log;
+  }
+
+  async interaction(interaction: Interaction): Promise<void> {
+    if (interaction.isAutocomplete()) return this.autocomplete(interaction);
+    if (interaction.isChatInputCommand()) return this.command(interaction);
+    if (interaction.isButton()) return this.button(interaction);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Slash commands
+
+  private async command(interaction: ChatInputCommandInteraction): Promise<void> {
+    const built = commandText(interaction);
+    if (!built.ok) {
+      await interaction.reply({ content: clip(`✗ ${built.message}`, LIMITS.content), flags: EPHEMERAL });
+      return;
+    }
+    if (!(await this.acknowledge(interaction, () => interaction.deferReply({ flags: EPHEMERAL })))) return;
+    await this.execute(interaction, (hooks) =>
+      this.app.commands.runText(principalOf(interaction), built.text, {
+        dedupKey: `discord:${interaction.id}`,
+        hooks,
+      }),
+    );
+  }
+
+  /**
+   * Run a command for an acknowledged interaction and show how it went in the interaction's own
+   * message: progress while a fan-out runs, then the reply. A fan-out's summary is kept for Details
+   * and, when it really ran, copied publicly.
+   */
+  private async execute(
+    interaction: ChatInputCommandInteraction | ButtonInteraction,
+    run: (hooks: ReturnType<LiveMessage['hooks']>) => Promise<CommandReply>,
+  ): Promise<void> {
+    const live = this.live((view) => interaction.editReply(asEdit(view)));
+    let reply: CommandReply;
+    try {
+      reply = await run(live.hooks());
+    } catch (error) {
+      this.log.error({ err: error, interactionId: interaction.id }, 'command failed');
+      await live.finish({ content: SOMETHING_WRONG }).catch(() => undefined);
+      return;
+    }
+    // A fan-out that ran now (not the repeat of an earlier one).
+    const ran = reply.kind === 'fanout' && !reply.duplicate ? reply.summary : null;
+    if (ran) this.options.summaries.remember(ran, interaction.user.id);
+    const view = renderReply(reply, { details: ran !== null });
+    try {
+      await live.finish(view);
+    } catch (error) {
+      // The interaction's token lasts 15 minutes: a longer fan-out can no longer edit its reply, so
+      // the caller gets it privately instead.
+      this.log.warn(
+        { err: error, interactionId: interaction.id, reply: reply.kind },
+        'could not edit the reply',
+      );
+      await interaction.user.send(asNew(view)).catch((dmError: unknown) => {
+        this.log.warn(
+          { err: dmError, interactionId: interaction.id },
+          'could not send the reply privately either',
+        );
+      });
+      return;
+    }
+    if (ran && this.options.publicSummaries && interaction.inGuild()) {
+      await interaction.followUp({ embeds: renderSummary(ran).embeds ?? [] }).catch((error: unknown) => {
+        this.log.warn({ err: error, interactionId: interaction.id }, 'could not post the public summary');
+      });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Buttons
+
+  private async button(interaction: ButtonInteraction): Promise<void> {
+    const action = parseCustomId(interaction.customId);
+    if (!action) {
+      await interaction.reply({ content: 'This button is no longer active.', flags: EPHEMERAL });
+      return;
+    }
+    switch (action.action) {
+      case 'details':
+        return this.details(interaction, action.signalId);
+      case 'confirm':
+        return this.confirm(interaction, action.token);
+      case 'cancel':
+        return this.cancel(interaction, action.token);
+    }
+  }
+
+  private async details(interaction: ButtonInteraction, signalId: string): Promise<void> {
+    const kept = this.options.summaries.get(signalId);
+    let view: View;
+    if (!kept) {
+      view = {
+        content: `The details of signal #${signalId} are no longer kept (they last until the bot restarts).`,
+      };
+    } else if (kept.ownerId !== interaction.user.id) {
+      view = { content: `Only the person who sent signal #${signalId} can see its details.` };
+    } else {
+      view = renderDetails(kept.summary);
+    }
+    await interaction.reply({ ...asNew(view), flags: EPHEMERAL });
+  }
+
+  /**
+   * A confirmation belongs to whoever was asked. Someone else's press gets the command layer's
+   * refusal privately and leaves the question alone; the owner's press runs the command in the
+   * question's own message (progress, then the result).
+   */
+  private async confirm(interaction: ButtonInteraction, token: string): Promise<void> {
+    const principal = principalOf(interaction);
+    const { commands } = this.app;
+    const owner = commands.confirmationOwner(token);
+    if (owner !== ownerKey(principal)) {
+      const refusal = await commands.confirm(principal, token, { dedupKey: `discord:${interaction.id}` });
+      // A question nobody can answer any more loses its buttons; someone else's stays as it is.
+      if (owner === null) await interaction.update(asEdit(renderReply(refusal)));
+      else await interaction.reply({ ...asNew(renderReply(refusal)), flags: EPHEMERAL });
+      return;
+    }
+    if (!(await this.acknowledge(interaction, () => interaction.deferUpdate()))) return;
+    await this.execute(interaction, (hooks) =>
+      commands.confirm(principal, token, { dedupKey: `discord:${interaction.id}`, hooks }),
+    );
+  }
+
+  private async cancel(interaction: ButtonInteraction, token: string): Promise<void> {
+    const principal = principalOf(interaction);
+    const { commands } = this.app;
+    if (commands.cancelConfirmation(principal, token)) {
+      await interaction.update({ content: 'Cancelled; nothing was sent.', embeds: [], components: [] });
+      return;
+    }
+    if (commands.confirmationOwner(token) === null) {
+      await interaction.update({
+        content: 'This question has expired; nothing was sent.',
+        embeds: [],
+        components: [],
+      });
+      return;
+    }
+    await interaction.reply({
+      content: '✗ Only the person who was asked can answer this.',
+      flags: EPHEMERAL,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Autocomplete
+
+  private async autocomplete(interaction: AutocompleteInteraction): Promise<void> {
+    const focused = interaction.options.getFocused(true);
+    const typed = String(focused.value ?? '');
+    try {
+      const choices =
+        focused.name === 'symbol'
+          ? symbolChoices(typed, interaction.commandName === 'flatten')
+          : focused.name === 'account' || focused.name === 'group'
+            ? await accountChoices(this.app, interaction.user.id, typed, focused.name)
+            : [];
+      await interaction.respond(choices);
+    } catch (error) {
+      this.log.warn(
+        { err: error, command: interaction.commandName, option: focused.name },
+        'autocomplete failed',
+      );
+      if (!interaction.responded) await interaction.respond([]).catch(() => undefined);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Channel messages
+
+  async message(message: Message): Promise<void> {
+    if (message.author.bot || message.webhookId || message.system || !message.inGuild()) return;
+    const text = message.content.trim();
+    if (text === '') return;
+    const parsed = parseAlert(text);
+    if (!parsed.ok) {
+      if (looksLikeSignal(text)) await this.unparsedSignal(message, parsed.error);
+      return;
+    }
+    const principal: Principal = {
+      platform: 'discord',
+      userId: message.author.id,
+      chatId: message.channelId,
+      displayName: message.member?.displayName ?? message.author.globalName ?? message.author.username,
+      chatTitle: message.channel.name,
+    };
+    // Progress, then the summary, in one reply to the signal.
+    let posted: Message | null = null;
+    const live = this.live(async (view) => {
+      if (posted) await posted.edit(asEdit(view));
+      else posted = await message.reply(asNew(view));
+    });
+    const where = { channelId: message.channelId, messageId: message.id, author: message.author.id };
+    let reply: CommandReply;
+    try {
+      reply = await this.app.commands.broadcast(
+        principal,
+        { platform: 'discord', chatId: message.channelId },
+        parsed.value,
+        { dedupKey: `discord:msg:${message.id}`, source: 'channel', hooks: live.hooks() },
+      );
+    } catch (error) {
+      this.log.error({ err: error, ...where }, 'signal failed');
+      // Followers already saw it start: say that it broke off.
+      if (live.started) await live.finish({ content: SOMETHING_WRONG }).catch(() => undefined);
+      return;
+    }
+    switch (reply.kind) {
+      case 'fanout':
+        if (reply.duplicate) {
+          this.log.info(
+            { ...where, signalId: reply.summary.duplicateOf },
+            'signal message delivered again; not executed twice',
+          );
+          return;
+        }
+        this.options.summaries.remember(reply.summary, message.author.id);
+        await live.finish(renderSummary(reply.summary, { details: true }));
+        return;
+      case 'error':
+        if (reply.code === 'not_signal_channel') {
+          this.log.debug(where, 'signal-like message outside a signal channel; ignored');
+          return;
+        }
+        this.log.warn({ ...where, code: reply.code }, 'signal not executed');
+        await live.finish(renderReply(reply));
+        return;
+      case 'denied':
+        this.log.info(
+          { ...where, code: reply.denial.code },
+          'signal from someone who may not post signals here; not executed',
+        );
+        if (reply.denial.code !== 'unknown_user') await this.tellPrivately(message, renderReply(reply));
+        return;
+      default:
+        await live.finish(renderReply(reply));
+    }
+  }
+
+  /**
+   * A message that reads like a signal but does not parse. In a signal channel a registered user is
+   * told what is wrong with it, in reply, so followers can see it was not executed; anywhere else, or
+   * from anyone else, it is conversation.
+   */
+  private async unparsedSignal(
+    message: Message<true>,
+    error: { message: string; usage: string | null },
+  ): Promise<void> {
+    const [channel, user] = await Promise.all([
+      this.app.stores.channels.find('discord', message.channelId, 'signal'),
+      this.app.stores.users.findByIdentity('discord', message.author.id),
+    ]);
+    if (!channel || !user) {
+      this.log.debug(
+        { channelId: message.channelId, messageId: message.id, author: message.author.id },
+        'unparsable signal-like message outside a signal channel or from an unknown author; ignored',
+      );
+      return;
+    }
+    const usage = error.usage ? `\nExpected: ${error.usage}` : '';
+    await message.reply({ content: clip(`✗ Not executed: ${error.message}${usage}`, LIMITS.content) });
+  }
+
+  private async tellPrivately(message: Message, view: View): Promise<void> {
+    try {
+      await message.author.send({
+        ...asNew(view),
+        content: clip(
+          `About your message in #${channelName(message)}: ${view.content ?? ''}`,
+          LIMITS.content,
+        ),
+      });
+    } catch (error) {
+      // Members may close their private messages; the refusal is in the log either way.
+      this.log.info({ err: error, author: message.author.id }, 'could not tell the author privately');
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Helpers
+
+  private live(show: (view: View) => Promise<unknown>): LiveMessage {
+    return new LiveMessage({
+      show,
+      log: this.log,
+      ...(this.options.progressIntervalMs !== undefined
+        ? { minIntervalMs: this.options.progressIntervalMs }
+        : {}),
+    });
+  }
+
+  /**
+   * Acknowledge within Discord's 3 seconds. When that fails nothing runs: either another delivery of
+   * the same interaction already answered it (40060), or the caller was told the bot did not respond
+   * and may well try again, and running the first attempt as well would trade twice.
+   */
+  private async acknowledge(interaction: Interaction, ack: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await ack();
+      return true;
+    } catch (error) {
+      const code = error instanceof DiscordAPIError ? error.code : null;
+      const already = code === RESTJSONErrorCodes.InteractionHasAlreadyBeenAcknowledged;
+      this.log.warn(
+        { err: error, interactionId: interaction.id, code },
+        already
+          ? 'interaction already acknowledged by another delivery; not running it again'
+          : 'could not acknowledge the interaction; not running it',
+      );
+      return false;
+    }
+  }
+}
+
+/** Who is asking: the Discord user in the channel they asked from. */
+export function principalOf(interaction: ChatInputCommandInteraction | ButtonInteraction): Principal {
+  const channel = interaction.channel;
+  const member = interaction.member;
+  const memberName = member && 'displayName' in member ? member.displayName : (member?.nick ?? null);
+  return {
+    platform: 'discord',
+    userId: interaction.user.id,
+    chatId: interaction.channelId,
+    displayName: memberName ?? interaction.user.globalName ?? interaction.user.username,
+    ...(channel && 'name' in channel && channel.name ? { chatTitle: channel.name } : {}),
+  };
+}
+
+/** How the command layer names a principal's confirmations (`confirmationOwner`). */
+const ownerKey = (p: Principal) => `${p.platform}:${p.userId}`;
+
+const channelName = (message: Message) =>
+  'name' in message.channel ? message.channel.name : message.channelId;
+
+/** An edit replaces everything: parts the view leaves out are cleared. */
+function asEdit(view: View) {
+  return {
+    content: view.content ?? '',
+    embeds: view.embeds ?? [],
+    components: view.components ?? [],
+    ...(view.files ? { files: view.files } : {}),
+  };
+}
+
+/** A new message carries only what the view sets. */
+function asNew(view: View) {
+  return {
+    ...(view.content ? { content: view.content } : {}),
+    ...(view.embeds?.length ? { embeds: view.embeds } : {}),
+    ...(view.components?.length ? { components: view.components } : {}),
+    ...(view.files?.length ? { files: view.files } : {}),
+  };
+}

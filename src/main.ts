@@ -52,7 +52,10 @@ async function main(): Promise<void> {
       ...(webhookUrl ? { webhook: { url: webhookUrl, secret: config.TELEGRAM_WEBHOOK_SECRET! } } : {}),
     });
     stops.push(telegram.stop);
-    log.info({ bot: telegram.botName, mode: webhookUrl ? 'webhook' : 'long polling' }, 'telegram bot started');
+    log.info(
+      { bot: telegram.botName, mode: webhookUrl ? 'webhook' : 'long polling' },
+      'telegram bot started',
+    );
   }
   if (!consoleTransport && stops.length === 0) {
     log.info(
@@ -73,7 +76,8 @@ async function main(): Promise<void> {
     }, 30_000);
     timer.unref();
     await consoleTransport?.stop();
-    for (const stopTransport of stops) await stopTransport().catch((error) => log.warn({ err: error }, 'stop failed'));
+    for (const stopTransport of stops)
+      await stopTransport().catch((error) => log.warn({ err: error }, 'stop failed'));
     await app.close();
     log.info('stopped');
     process.exit(0);

@@ -3,11 +3,18 @@
  * engine, command layer) and wires it together. Everything else takes its dependencies in a
  * constructor options object.
  */
+import { createHmac } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Broker } from './brokers/broker.js';
 import { PaperBroker, PaperExchange } from './brokers/paper/index.js';
-import { TradovateBroker, type TradovateSecret } from './brokers/tradovate/index.js';
+import {
+  DEFAULT_LIMITS,
+  exchangeOAuthCode,
+  TradovateBroker,
+  type TradovateSecret,
+} from './brokers/tradovate/index.js';
 import { CommandService } from './commands/service.js';
 import type { Config } from './config.js';
 import {
@@ -15,18 +22,24 @@ import {
   AuditRepository,
   ChannelsRepository,
   CredentialsRepository,
+  CronRunsRepository,
   type Db,
   JournalRepository,
   loadEncryptionKey,
+  OneTimeTokensRepository,
   openDatabase,
+  ping,
   SecretBox,
   SettingsRepository,
   SignalsRepository,
   UsersRepository,
+  WebhookSourcesRepository,
 } from './db/index.js';
 import { type Clock, systemClock } from './domain/clock.js';
 import type { BrokerName } from './domain/types.js';
 import { Engine } from './engine/engine.js';
+import { createHttpServer, createLinkIssuer, type HttpServer, type OAuthLinking } from './http/index.js';
+import { createJobs, type Jobs } from './jobs/index.js';
 import type { Logger } from './log.js';
 import { CompositeNotifier, type Notifier } from './ports/notifier.js';
 
@@ -60,7 +73,13 @@ export interface App {
     readonly journal: JournalRepository;
     readonly audit: AuditRepository;
     readonly settings: SettingsRepository;
+    readonly webhookSources: WebhookSourcesRepository;
+    readonly oneTimeTokens: OneTimeTokensRepository;
   };
+  /** The web server (OAuth linking, TradingView webhook, dashboard, metrics); `listen` starts it. */
+  readonly http: HttpServer;
+  /** Token refresh and reconciliation; `start` schedules them (main.ts does, tests need not). */
+  readonly jobs: Jobs;
   /** Whether the database is the embedded one. */
   readonly embedded: boolean;
   readonly db: Db;
@@ -103,6 +122,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     journal: new JournalRepository({ db }),
     audit: new AuditRepository({ db }),
     settings: new SettingsRepository({ db }),
+    webhookSources: new WebhookSourcesRepository({ db }),
+    oneTimeTokens: new OneTimeTokensRepository({ db }),
   };
 
   const notifier = new CompositeNotifier([], (error) =>
@@ -136,6 +157,16 @@ export async function createApp(options: AppOptions): Promise<App> {
   if (recovered.resumed + recovered.expired > 0)
     log.warn(recovered, 'settled orders left unfinished by the last run');
 
+  const oauth = oauthLinking(config);
+  // The links `/link` and `/dashboard` hand out point at the web server; it is built after the
+  // command layer, which it calls, so the issuer reads its URL when a link is made.
+  let http: HttpServer | null = null;
+  const links = createLinkIssuer({
+    tokens: stores.oneTimeTokens,
+    publicUrl: () => http!.url,
+    oauthEnabled: oauth !== null,
+    clock,
+  });
   const commands = new CommandService({
     stores,
     engine,
@@ -143,6 +174,36 @@ export async function createApp(options: AppOptions): Promise<App> {
     clock,
     log: log.child({ component: 'commands' }),
     confirmAboveAccounts: config.CONFIRM_ABOVE_ACCOUNTS,
+    notifier,
+    links,
+  });
+  const jobs = createJobs({
+    log,
+    clock,
+    instance: `${hostname()}:${process.pid}`,
+    stores: { ...stores, cronRuns: new CronRunsRepository({ db }) },
+    brokers,
+    tradovate,
+    renewalsPerHour: DEFAULT_LIMITS.renewalsPerHour,
+    notifier,
+    reconcileIntervalMs: config.RECONCILE_INTERVAL_MS,
+  });
+  http = createHttpServer({
+    stores,
+    commands,
+    engine,
+    notifier,
+    brokers,
+    tradovate,
+    oauth,
+    ping: () => ping(db),
+    log,
+    clock,
+    ...(config.PUBLIC_URL ? { publicUrl: config.PUBLIC_URL } : {}),
+    ...(config.HTTP_TRUST_PROXY ? { trustProxy: config.HTTP_TRUST_PROXY } : {}),
+    // Derived from the encryption key, so sessions survive a restart without another secret to keep.
+    cookieSecret: createHmac('sha256', key).update('tradecast http cookies v1').digest(),
+    lastReconciliation: () => jobs.lastReconciliation(),
   });
 
   let closed = false;
@@ -156,15 +217,35 @@ export async function createApp(options: AppOptions): Promise<App> {
     brokers,
     tradovate,
     stores,
+    http,
+    jobs,
     embedded,
     db,
     async close() {
       if (closed) return;
       closed = true;
+      await jobs.stopAll();
+      // The web server first: it waits for fan-outs that webhooks started.
+      await http.close();
       for (const broker of brokers.values()) await broker.close();
       await database.close();
       log.info('database closed');
     },
+  };
+}
+
+/** Tradovate OAuth linking, when an OAuth application is configured. */
+function oauthLinking(config: Config): OAuthLinking | null {
+  const rest = config.TRADOVATE_REST_URL?.replace(/\/$/, '');
+  const clientId = config.TRADOVATE_OAUTH_CLIENT_ID;
+  const clientSecret = config.TRADOVATE_OAUTH_CLIENT_SECRET;
+  if (!rest || !clientId || !clientSecret) return null;
+  return {
+    authorizeUrl: config.TRADOVATE_OAUTH_AUTHORIZE_URL,
+    clientId,
+    environment: config.TRADOVATE_ENV,
+    exchangeCode: ({ code, redirectUri }) =>
+      exchangeOAuthCode({ tokenUrl: `${rest}/auth/oauthtoken`, clientId, clientSecret, redirectUri, code }),
   };
 }
 
@@ -192,15 +273,16 @@ function buildTradovate(
     credentials: {
       read: async (id) => ((await stores.credentials.readSecret(id)) ?? {}) as TradovateSecret,
       write: async (id, secret, meta) => {
-        await stores.credentials.writeSecret(
-          id,
-          { ...secret },
-          {
-            tokenExpiresAt: meta.tokenExpiresAt,
-            // The refresh-token grant is the OAuth path.
-            tokenSource: meta.tokenSource === 'refreshed' ? 'oauth' : meta.tokenSource,
-          },
+        // Only the token fields: an API key saved from the dashboard meanwhile must not be lost.
+        const { accessToken, expiresAt, refreshToken, userId } = secret;
+        const patch = Object.fromEntries(
+          Object.entries({ accessToken, expiresAt, refreshToken, userId }).filter(([, v]) => v !== undefined),
         );
+        await stores.credentials.mergeSecret(id, patch, {
+          tokenExpiresAt: meta.tokenExpiresAt,
+          // The refresh-token grant is the OAuth path.
+          tokenSource: meta.tokenSource === 'refreshed' ? 'oauth' : meta.tokenSource,
+        });
       },
     },
     limits: {
@@ -229,6 +311,9 @@ async function credentialStateChanged(input: {
 }): Promise<void> {
   const { credentialId, state, reason, stores, notifier, log } = input;
   try {
+    const before = await stores.credentials.get(credentialId);
+    // The adapter and the refresh job may both report the same change: tell the owner once.
+    if (before?.state === state) return;
     const credential = await stores.credentials.setState(credentialId, state, state === 'ok' ? null : reason);
     await stores.audit.record({
       actor: 'system',

@@ -49,6 +49,8 @@ export const configSchema = z.object({
   /** A command touching more accounts than this asks for confirmation in chat. */
   CONFIRM_ABOVE_ACCOUNTS: positiveInt.default(25),
   PROGRESS_INTERVAL_MS: positiveInt.default(1500),
+  /** How often reconciliation compares every account with the broker, in ms. */
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
 
   TRADOVATE_ENV: z.enum(['demo', 'live']).default('demo'),
   TRADOVATE_REST_URL: url.optional(),
@@ -80,6 +82,8 @@ export const configSchema = z.object({
   HTTP_HOST: z.string().default('127.0.0.1'),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   PUBLIC_URL: url.optional(),
+  /** Behind a reverse proxy: which hops to trust for the client address (true, a count, or addresses). */
+  HTTP_TRUST_PROXY: z.string().optional(),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

@@ -35,6 +35,8 @@ async function main(): Promise<void> {
       : null;
   consoleTransport?.start();
   const stops: (() => Promise<void>)[] = [];
+  const web = await app.http.listen(config.HTTP_HOST, config.HTTP_PORT);
+  log.info({ url: web }, 'web server listening (dashboard: /dashboard in chat gives a sign-in link)');
   if (config.DISCORD_TOKEN) {
     const discord = await startDiscord(app, {
       token: config.DISCORD_TOKEN,
@@ -57,10 +59,11 @@ async function main(): Promise<void> {
       'telegram bot started',
     );
   }
+  app.jobs.start();
   if (!consoleTransport && stops.length === 0) {
     log.info(
       app.embedded
-        ? 'running headless: stdin is not a terminal, so the console is off. Run `npm start` in a terminal, or set CONSOLE=on.'
+        ? `running headless: stdin is not a terminal, so the console is off. Run \`npm start\` in a terminal, set CONSOLE=on, or use the web server at ${web}.`
         : 'running headless with PostgreSQL: reach the service through the chat bots.',
     );
   }

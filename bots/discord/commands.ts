@@ -147,7 +147,8 @@ export function commandDefinitions(): RESTPostAPIChatInputApplicationCommandsJSO
     simple('status', 'Service, broker and credential status'),
     halt,
     simple('resume', 'Allow entries again (admin)'),
-    simple('link', 'Link this Discord identity to your tradecast user'),
+    simple('link', 'Link your Tradovate login (a private sign-in link)'),
+    simple('dashboard', 'A private sign-in link to the web dashboard'),
     subscription('subscribe', "Take a signal channel's signals on one of your accounts"),
     subscription('unsubscribe', "Stop taking a signal channel's signals on an account"),
     role,
@@ -208,6 +209,7 @@ export function commandText(interaction: ChatInputCommandInteraction): CommandTe
       case 'status':
       case 'resume':
       case 'link':
+      case 'dashboard':
         break;
       case 'halt': {
         const reason = o.getString('reason');

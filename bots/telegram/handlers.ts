@@ -57,6 +57,9 @@ interface PendingConfirmation {
 
 type Hooks = NonNullable<CommandContext['hooks']>;
 
+/** Commands whose reply holds a personal link. */
+const PRIVATE_REPLIES: ReadonlySet<string> = new Set(['link', 'dashboard']);
+
 /** The bot's update handling; {@link TelegramHandlers.accept} takes every update telegraf receives. */
 export class TelegramHandlers {
   /** Update ids already taken, so an exact redelivery is dropped before anything runs. */
@@ -164,6 +167,9 @@ export class TelegramHandlers {
       return 'ignored: unknown command in a group';
     }
     const chatId = String(message.chat.id);
+    if (parsed.ok && PRIVATE_REPLIES.has(parsed.value.name) && message.chat.type !== 'private') {
+      return this.replyPrivately(message, principal, line);
+    }
     const title = parsed.ok && 'signal' in parsed.value ? describeSignal(parsed.value.signal) : null;
     const live = output.live(chatId, { replyTo: message.message_id });
     const reply = await app.commands.runText(principal, line, {
@@ -173,6 +179,34 @@ export class TelegramHandlers {
     });
     await this.respond(live, reply, principal, title);
     return `command: ${reply.kind}`;
+  }
+
+  /**
+   * Replies that carry a personal sign-in link go to the caller's private chat, never to the group,
+   * where anyone could open the link first.
+   */
+  private async replyPrivately(
+    message: IncomingMessage,
+    principal: Principal,
+    line: string,
+  ): Promise<string> {
+    const { app, botName, output, log } = this.options;
+    const groupId = String(message.chat.id);
+    const reply = await app.commands.runText(principal, line, {
+      dedupKey: `telegram:${groupId}:${message.message_id}`,
+      botName,
+    });
+    try {
+      await output.show(output.live(principal.userId), reply);
+      await output.send(groupId, 'I sent you a private message.', { replyTo: message.message_id });
+      return `command: ${reply.kind} (private)`;
+    } catch (error) {
+      log.info({ err: error, userId: principal.userId }, 'could not reach the user privately');
+      await output.send(groupId, `Open a private chat with @${botName} first, then run the command there.`, {
+        replyTo: message.message_id,
+      });
+      return 'command: private reply failed';
+    }
   }
 
   /** A forwarded alert trades the forwarder's own accounts. */

@@ -20,7 +20,7 @@ export interface Denial {
 
 /** What each role may run. Admin may run everything. */
 const ALLOWED: Readonly<Record<Exclude<Role, 'admin'>, ReadonlySet<CommandName>>> = {
-  viewer: new Set(['positions', 'accounts', 'status', 'help']),
+  viewer: new Set(['positions', 'accounts', 'status', 'help', 'dashboard']),
   trader: new Set([
     'buy',
     'sell',
@@ -33,8 +33,9 @@ const ALLOWED: Readonly<Record<Exclude<Role, 'admin'>, ReadonlySet<CommandName>>
     'link',
     'subscribe',
     'unsubscribe',
+    'dashboard',
   ]),
-  provider: new Set(['positions', 'accounts', 'status', 'help', 'link']),
+  provider: new Set(['positions', 'accounts', 'status', 'help', 'link', 'dashboard']),
 };
 
 const ADMIN_ONLY: ReadonlySet<CommandName> = new Set(['halt', 'resume', 'role', 'channel', 'provider']);

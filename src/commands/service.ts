@@ -21,6 +21,7 @@ import type {
 import type { Engine, SubmitHooks } from '../engine/engine.js';
 import { runPool } from '../engine/pool.js';
 import type { Logger } from '../log.js';
+import type { Notifier } from '../ports/notifier.js';
 import type { AccountRow, CommandReply, CredentialRow, PositionRow } from './types.js';
 
 interface UserView {
@@ -48,7 +49,12 @@ export interface CommandStores {
     listSubscribedTo(channelId: string): Promise<Account[]>;
   };
   readonly channels: {
-    find(platform: Platform, chatId: string, role: 'signal' | 'report'): Promise<{ id: string } | null>;
+    find(
+      platform: Platform,
+      chatId: string,
+      role: 'signal' | 'report',
+    ): Promise<{ id: string; reportChannelId: string | null } | null>;
+    get(id: string): Promise<{ platform: Platform; chatId: string } | null>;
     register(input: {
       platform: Platform;
       chatId: string;
@@ -83,6 +89,23 @@ export interface CommandStores {
   };
 }
 
+/** A short-lived URL handed out in chat, and when it stops working. */
+export interface IssuedLink {
+  readonly url: string;
+  readonly expiresAt: Date;
+}
+
+/**
+ * Issues the links `/link` and `/dashboard` reply with; the web server provides it. Each link is bound
+ * to the user and remembers who asked, so the outcome can be told back in chat.
+ */
+export interface LinkIssuer {
+  /** A link that starts Tradovate OAuth linking for the user; null when linking is not configured. */
+  linkUrl(userId: string, requestedBy: Principal): Promise<IssuedLink | null>;
+  /** A single-use link that signs the user in to the dashboard. */
+  dashboardUrl(userId: string, requestedBy: Principal): Promise<IssuedLink>;
+}
+
 export interface CommandServiceOptions {
   readonly stores: CommandStores;
   readonly engine: Engine;
@@ -92,6 +115,10 @@ export interface CommandServiceOptions {
   /** A fan-out to more accounts than this asks for confirmation first. */
   readonly confirmAboveAccounts: number;
   readonly confirmTtlMs?: number;
+  /** The web server's links for `/link` and `/dashboard`; without it both say the web server is off. */
+  readonly links?: LinkIssuer;
+  /** Where channel broadcasts also report (a signal channel's report channel). */
+  readonly notifier?: Notifier;
 }
 
 export interface CommandContext {
@@ -184,12 +211,34 @@ export class CommandService {
         return this.channel(principal, user!, command.role);
       case 'provider':
         return this.provider(principal, user!, command);
-      case 'link':
+      case 'link': {
+        const link = await this.options.links?.linkUrl(user!.id, principal);
+        if (!link) {
+          return {
+            kind: 'error',
+            code: 'unavailable',
+            message:
+              'Linking a Tradovate login needs the web server and a Tradovate OAuth application; ask an admin.',
+          };
+        }
+        await this.audit(user!, 'link.issued', `user:${user!.id}`, {});
         return {
-          kind: 'error',
-          code: 'unavailable',
-          message: 'Linking a Tradovate login needs the web server; ask an admin to add the account for now.',
+          kind: 'ok',
+          message: `Sign in on Tradovate to link your accounts (this link works for ${this.minutesLeft(link)} minutes and only for you): ${link.url}`,
         };
+      }
+      case 'dashboard': {
+        const links = this.options.links;
+        if (!links) {
+          return { kind: 'error', code: 'unavailable', message: 'The web dashboard is not running here.' };
+        }
+        const link = await links.dashboardUrl(user!.id, principal);
+        await this.audit(user!, 'dashboard.link_issued', `user:${user!.id}`, {});
+        return {
+          kind: 'ok',
+          message: `Your dashboard sign-in link (single use, ${this.minutesLeft(link)} minutes; do not share it): ${link.url}`,
+        };
+      }
     }
   }
 
@@ -230,6 +279,16 @@ export class CommandService {
       targets,
       delivery.hooks ?? {},
     );
+    if (!duplicate && registered.reportChannelId && this.options.notifier) {
+      const report = await stores.channels.get(registered.reportChannelId);
+      if (report) {
+        await this.options.notifier.notify({
+          type: 'fanout_summary',
+          to: { platform: report.platform, chatId: report.chatId },
+          summary,
+        });
+      }
+    }
     return { kind: 'fanout', summary, duplicate };
   }
 
@@ -310,6 +369,10 @@ export class CommandService {
     this.confirmations.delete(token);
     if (pending.expiresAt < this.options.clock.now().getTime()) return null;
     return pending.command;
+  }
+
+  private minutesLeft(link: IssuedLink): number {
+    return Math.max(1, Math.round((link.expiresAt.getTime() - this.options.clock.now().getTime()) / 60_000));
   }
 
   /** Whether a confirmation token exists and belongs to someone else (so a transport can say so). */

@@ -33,7 +33,9 @@ export {
 export { CronRunsRepository } from './repositories/cron-runs.js';
 export { createRepositories, type Repositories } from './repositories/index.js';
 export { JournalRepository } from './repositories/journal.js';
+export { OneTimeTokensRepository } from './repositories/one-time-tokens.js';
 export { SettingsRepository } from './repositories/settings.js';
 export { type NewSignal, SignalsRepository } from './repositories/signals.js';
 export * from './repositories/types.js';
 export { UsersRepository } from './repositories/users.js';
+export { WebhookSourcesRepository } from './repositories/webhook-sources.js';

@@ -9,7 +9,10 @@ export type ParsedCommand =
   | { readonly name: 'halt'; readonly reason: string | null }
   | { readonly name: 'resume' }
   | { readonly name: 'help'; readonly topic: string | null }
+  /** Link a Tradovate login through OAuth: replies with a short-lived link. */
   | { readonly name: 'link' }
+  /** Sign in to the web dashboard: replies with a one-time link. */
+  | { readonly name: 'dashboard' }
   | { readonly name: 'subscribe' | 'unsubscribe'; readonly account: string; readonly channel: string | null }
   | { readonly name: 'role'; readonly user: string; readonly role: Role; readonly revoke: boolean }
   /** Register the current chat as a signal or report channel (admin). */

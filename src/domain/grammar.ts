@@ -26,6 +26,7 @@ export const COMMANDS: readonly CommandName[] = [
   'resume',
   'help',
   'link',
+  'dashboard',
   'subscribe',
   'unsubscribe',
   'role',
@@ -49,6 +50,7 @@ export const USAGE: Readonly<Record<CommandName, string>> = {
   resume: '/resume',
   help: '/help [COMMAND]',
   link: '/link',
+  dashboard: '/dashboard',
   subscribe: '/subscribe ACCOUNT [CHANNEL]',
   unsubscribe: '/unsubscribe ACCOUNT [CHANNEL]',
   role: `/role USER ROLE | /role USER -ROLE | /role revoke USER ROLE (roles: ${ROLES.join(', ')})`,
@@ -67,7 +69,8 @@ const SUMMARY: Readonly<Record<CommandName, string>> = {
   halt: 'stop new entries everywhere (admin)',
   resume: 'allow entries again (admin)',
   help: 'this list, or the options of one command',
-  link: 'link this chat identity to your tradecast user',
+  link: 'link a Tradovate login: sign in on Tradovate, and its accounts become yours here',
+  dashboard: 'a one-time link that signs you in to the web dashboard',
   subscribe: "take a channel's signals on one of your accounts",
   unsubscribe: "stop taking a channel's signals on an account",
   role: 'grant or revoke a role (admin)',
@@ -149,7 +152,8 @@ function dispatch(name: CommandName, rest: string): Result<ParsedCommand, UsageE
     case 'accounts':
     case 'status':
     case 'resume':
-    case 'link': {
+    case 'link':
+    case 'dashboard': {
       const extra = tokenize(rest)[0];
       return extra === undefined ? ok({ name }) : usage(`unexpected ${extra}`);
     }

@@ -26,7 +26,6 @@ import type {
   BrokerResult,
   CallOptions,
 } from '../brokers/broker.js';
-import type { BrokerError } from '../brokers/errors.js';
 import type { Clock } from '../domain/clock.js';
 import type { JournalEntry, OrderLeg, OrderPlan } from '../domain/orders.js';
 import { TERMINAL_STATES } from '../domain/orders.js';
@@ -45,6 +44,8 @@ export interface ReconcileAccount extends Account {
   readonly bracketPolicy: 'keep' | 'require';
   /** What to do with positions and orders we did not make: report them, or flatten them. */
   readonly unmanagedPolicy: 'report' | 'flatten';
+  /** When we started managing it: a journal view reaching back this far has its whole history. */
+  readonly createdAt: Date;
 }
 
 /** A signal as listed newest first; `SignalsRepository.recent` satisfies it. */
@@ -82,6 +83,7 @@ export interface BudgetUse {
   readonly limits: { readonly minute: number; readonly hour: number };
 }
 
+/** What a {@link Reconciler} is built from; only `brokers`, `stores`, `clock` and `log` are required. */
 export interface ReconcilerOptions {
   readonly brokers: ReadonlyMap<BrokerName, Broker>;
   readonly stores: ReconcileStores;
@@ -103,9 +105,13 @@ export interface ReconcilerOptions {
   readonly concurrency?: number;
   /** Accounts of one lane worked on at once. Default 2. */
   readonly laneConcurrency?: number;
-  /** How many of the latest signals the journal view covers. Default 300. */
+  /**
+   * How many of the latest signals the journal view covers. Default 200. The view holds one small
+   * record per journal row of these signals (about 150 bytes), so 200 fan-outs to 10,000 accounts
+   * take some 300 MB; lower it for such deployments.
+   */
   readonly lookbackSignals?: number;
-  /** How old a signal may be and still count. Default 7 days. */
+  /** How old a signal may be and still count. Default 14 days. */
   readonly lookbackMs?: number;
   /** A signal `executing` for longer than this is taken to be abandoned. Default 10 min. */
   readonly staleExecutingMs?: number;
@@ -113,6 +119,7 @@ export interface ReconcilerOptions {
   readonly repairRetryMs?: number;
 }
 
+/** What a cycle can find on an account. */
 export type FindingKind =
   /** A journal row of unknown outcome whose order the broker has. */
   | 'settled_found'
@@ -131,6 +138,7 @@ export type FindingKind =
   /** The broker could not be read (or a lookup failed); tried again next cycle. */
   | 'read_failed';
 
+/** What the cycle did about a finding. */
 export type FindingAction =
   | 'settled'
   | 'cancelled'
@@ -141,6 +149,7 @@ export type FindingAction =
   /** The repair was sent and refused, or its outcome is unknown (settled next cycle). */
   | 'failed';
 
+/** One thing found on one account, and what was done about it. */
 export interface Finding {
   readonly kind: FindingKind;
   readonly action: FindingAction;
@@ -157,6 +166,7 @@ export interface Finding {
   readonly new: boolean;
 }
 
+/** One account's part of a cycle. */
 export interface AccountReconciliation {
   readonly accountId: string;
   readonly accountName: string;
@@ -246,15 +256,52 @@ function legCodeOf(clientOrderId: string | null): string | null {
   return OUR_ID.exec(clientOrderId)?.[1] ?? null;
 }
 
-/** A journal row that took effect at the broker. */
-function effective(row: JournalEntry): boolean {
-  return row.state === 'acked' || (row.state === 'reconciled' && !row.reason?.startsWith('not_at_broker'));
+/**
+ * What the journal view keeps of a row: enough to tell which orders and positions are ours and
+ * how the last signal bracketed them, and small, because it is kept for every row of every recent
+ * signal.
+ */
+interface IndexedRow {
+  readonly id: string;
+  readonly signalId: string;
+  readonly accountId: string;
+  readonly leg: OrderLeg;
+  readonly state: JournalEntry['state'];
+  /** Settled as never having reached the broker. */
+  readonly notAtBroker: boolean;
+  readonly contract: string;
+  readonly brokerOrderIds: readonly string[];
+  readonly takeProfit?: BracketLevel;
+  readonly stopLoss?: BracketLevel;
+  readonly createdAt: number;
+  readonly updatedAt: number;
 }
 
-function compareRows(a: JournalEntry, b: JournalEntry): number {
-  const t = a.createdAt.getTime() - b.createdAt.getTime();
-  if (t !== 0) return t;
-  return a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+function indexed(row: JournalEntry): IndexedRow {
+  return {
+    id: row.id,
+    signalId: row.signalId,
+    accountId: row.accountId,
+    leg: row.leg,
+    state: row.state,
+    notAtBroker: row.reason?.startsWith('not_at_broker') ?? false,
+    contract: row.plan.contract,
+    brokerOrderIds: row.brokerOrderIds,
+    ...(row.leg === 'entry' && row.plan.takeProfit ? { takeProfit: row.plan.takeProfit } : {}),
+    ...(row.leg === 'entry' && row.plan.stopLoss ? { stopLoss: row.plan.stopLoss } : {}),
+    createdAt: row.createdAt.getTime(),
+    updatedAt: row.updatedAt.getTime(),
+  };
+}
+
+/** A row that took effect at the broker. */
+function effective(row: IndexedRow): boolean {
+  return row.state === 'acked' || (row.state === 'reconciled' && !row.notAtBroker);
+}
+
+/** Creation order; ids (decimal strings of one sequence) break ties. */
+function compareRows(a: IndexedRow, b: IndexedRow): number {
+  return a.createdAt - b.createdAt || a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** What the journal says about one account. */
@@ -265,18 +312,27 @@ interface AccountHistory {
   readonly protective: ReadonlySet<string>;
   /** Contracts whose latest entry, exit or liquidation of ours is an entry: a position of ours. */
   readonly open: ReadonlySet<string>;
-  /** Per contract, the latest entry's signal (for its bracket levels). */
-  readonly lastEntry: ReadonlyMap<string, JournalEntry>;
-  /** Newest row of a trading signal (not of reconciliation), by creation, ms. */
+  /** Per contract, the latest entry of ours (its bracket levels price a missing leg). */
+  readonly lastEntry: ReadonlyMap<string, IndexedRow>;
+  /** Newest row of a trading signal (not of reconciliation), by creation, epoch ms. */
   readonly lastActivity: number;
-  /** Newest update of a row of a trading signal still planned or sending, ms. */
+  /** Newest update of a row of a trading signal still planned or sending, epoch ms. */
   readonly lastInFlight: number;
 }
 
-interface CachedSignal {
-  readonly record: RecentSignal;
+/** What the view keeps of a signal. */
+interface IndexedSignal {
+  readonly id: string;
+  readonly status: SignalStatus;
+  readonly body: Signal;
+  readonly createdAt: number;
+  /** A reconciliation cycle's record, not a trading signal. */
   readonly reconcile: boolean;
-  rows: JournalEntry[];
+}
+
+interface CachedSignal {
+  readonly signal: IndexedSignal;
+  rows: IndexedRow[];
   /** Finished with every row terminal: nothing but this process changes its rows any more. */
   final: boolean;
 }
@@ -287,9 +343,11 @@ interface CachedSignal {
  */
 class JournalIndex {
   private readonly cache = new Map<string, CachedSignal>();
-  private byAccount = new Map<string, JournalEntry[]>();
+  private byAccount = new Map<string, IndexedRow[]>();
   private readonly histories = new Map<string, AccountHistory>();
   private stale = true;
+  /** The view holds every row of every signal created since then (epoch ms). */
+  private coveredSince = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly stores: ReconcileStores,
@@ -299,12 +357,20 @@ class JournalIndex {
 
   async refresh(now: Date): Promise<void> {
     const recent = await this.stores.signals.recent(this.lookbackSignals);
+    const horizon = now.getTime() - this.lookbackMs;
     const keep = new Set<string>();
+    let oldest = Number.POSITIVE_INFINITY;
     for (const s of recent) {
-      if (now.getTime() - s.createdAt.getTime() > this.lookbackMs) continue;
+      const created = s.createdAt.getTime();
+      if (created < horizon) continue;
       keep.add(s.id);
+      oldest = Math.min(oldest, created);
       await this.load(s);
     }
+    // Fewer signals than asked for means none older exists, but for those the age limit left out.
+    const all = recent.length < this.lookbackSignals;
+    const aged = recent.some((s) => s.createdAt.getTime() < horizon);
+    this.coveredSince = all ? (aged ? horizon : Number.NEGATIVE_INFINITY) : Math.max(horizon, oldest);
     for (const id of this.cache.keys()) {
       if (!keep.has(id)) {
         this.cache.delete(id);
@@ -320,48 +386,61 @@ class JournalIndex {
     this.rebuild();
   }
 
-  /** Whether a trading signal is being executed (fan-outs repair nothing while one runs). */
+  /** Whether the view holds the account's whole journal (it reaches back past the account's creation). */
+  covers(account: ReconcileAccount): boolean {
+    return account.createdAt.getTime() >= this.coveredSince;
+  }
+
+  /** Whether a trading signal is being executed (nothing is repaired while a fan-out runs). */
   executing(now: Date, staleMs: number): boolean {
     for (const c of this.cache.values()) {
-      if (c.reconcile || FINISHED.has(c.record.status)) continue;
-      if (now.getTime() - c.record.createdAt.getTime() < staleMs) return true;
+      if (c.signal.reconcile || FINISHED.has(c.signal.status)) continue;
+      if (now.getTime() - c.signal.createdAt < staleMs) return true;
     }
     return false;
   }
 
-  /** A signal record made by this process (a cycle's), so its rows join the view without a read. */
-  addSignal(record: RecentSignal): void {
-    this.cache.set(record.id, { record, reconcile: true, rows: [], final: true });
+  /** A cycle's record, made by this process, so its rows join the view without a read. */
+  addCycleSignal(record: RecentSignal): void {
+    this.cache.set(record.id, { signal: compact(record, true), rows: [], final: true });
   }
 
-  addRows(rows: readonly JournalEntry[]): void {
-    for (const row of rows) {
-      this.cache.get(row.signalId)?.rows.push(row);
-      const list = this.byAccount.get(row.accountId);
-      if (list) list.push(row);
-      else this.byAccount.set(row.accountId, [row]);
-      this.histories.delete(row.accountId);
-    }
+  addRow(row: JournalEntry): void {
+    const r = indexed(row);
+    this.cache.get(r.signalId)?.rows.push(r);
+    const list = this.byAccount.get(r.accountId);
+    if (list) list.push(r);
+    else this.byAccount.set(r.accountId, [r]);
+    this.histories.delete(r.accountId);
   }
 
   /** Apply a state change this process made to a row. */
   update(
-    row: JournalEntry,
-    change: Partial<Pick<JournalEntry, 'state' | 'brokerOrderIds' | 'reason'>>,
+    row: Pick<JournalEntry, 'id' | 'signalId' | 'accountId'>,
+    change: { state: JournalEntry['state']; brokerOrderIds?: readonly string[]; reason?: string | null },
   ): void {
-    const next: JournalEntry = { ...row, ...change, updatedAt: new Date() };
-    const replace = (list: JournalEntry[] | undefined) => {
+    const apply = (list: IndexedRow[] | undefined) => {
       if (!list) return;
       const i = list.findIndex((r) => r.id === row.id);
-      if (i >= 0) list[i] = next;
+      if (i < 0) return;
+      const before = list[i]!;
+      list[i] = {
+        ...before,
+        state: change.state,
+        ...(change.brokerOrderIds ? { brokerOrderIds: change.brokerOrderIds } : {}),
+        ...(change.reason !== undefined
+          ? { notAtBroker: change.reason?.startsWith('not_at_broker') ?? false }
+          : {}),
+        updatedAt: Date.now(),
+      };
     };
-    replace(this.cache.get(row.signalId)?.rows);
-    replace(this.byAccount.get(row.accountId));
+    apply(this.cache.get(row.signalId)?.rows);
+    apply(this.byAccount.get(row.accountId));
     this.histories.delete(row.accountId);
   }
 
-  signalOf(signalId: string): RecentSignal | null {
-    return this.cache.get(signalId)?.record ?? null;
+  signalOf(signalId: string): IndexedSignal | null {
+    return this.cache.get(signalId)?.signal ?? null;
   }
 
   history(accountId: string): AccountHistory {
@@ -377,11 +456,9 @@ class JournalIndex {
     const cached = this.cache.get(s.id);
     if (cached?.final) return;
     const rows = await this.stores.journal.listBySignal(s.id);
-    const reconcile = s.dedupKey.startsWith(RECONCILE_DEDUP_PREFIX);
     this.cache.set(s.id, {
-      record: s,
-      reconcile,
-      rows,
+      signal: compact(s, s.dedupKey.startsWith(RECONCILE_DEDUP_PREFIX)),
+      rows: rows.map(indexed),
       final: FINISHED.has(s.status) && rows.every((r) => TERMINAL_STATES.has(r.state)),
     });
     this.stale = true;
@@ -401,35 +478,34 @@ class JournalIndex {
     this.histories.clear();
   }
 
-  private build(rows: readonly JournalEntry[]): AccountHistory {
+  private build(rows: readonly IndexedRow[]): AccountHistory {
     const ours = new Set<string>();
     const protective = new Set<string>();
-    const latestPosition = new Map<string, JournalEntry>();
-    const lastEntry = new Map<string, JournalEntry>();
+    const latestPosition = new Map<string, IndexedRow>();
+    const lastEntry = new Map<string, IndexedRow>();
     let lastActivity = 0;
     let lastInFlight = 0;
     for (const row of rows) {
-      const trading = !this.cache.get(row.signalId)?.reconcile;
-      if (trading) {
-        lastActivity = Math.max(lastActivity, row.createdAt.getTime());
+      if (!this.cache.get(row.signalId)?.signal.reconcile) {
+        lastActivity = Math.max(lastActivity, row.createdAt);
         if (row.state === 'planned' || row.state === 'sending') {
-          lastInFlight = Math.max(lastInFlight, row.updatedAt.getTime());
+          lastInFlight = Math.max(lastInFlight, row.updatedAt);
         }
       }
       row.brokerOrderIds.forEach((id, i) => {
         ours.add(id);
+        // An entry's ids after the first are its bracket legs.
         if (row.leg === 'take_profit' || row.leg === 'stop_loss' || (row.leg === 'entry' && i > 0)) {
           protective.add(id);
         }
       });
       if (!effective(row)) continue;
       if (row.leg === 'entry' || row.leg === 'exit' || row.leg === 'liquidate') {
-        const contract = row.plan.contract;
-        const before = latestPosition.get(contract);
-        if (!before || compareRows(before, row) < 0) latestPosition.set(contract, row);
+        const before = latestPosition.get(row.contract);
+        if (!before || compareRows(before, row) < 0) latestPosition.set(row.contract, row);
         if (row.leg === 'entry') {
-          const entry = lastEntry.get(contract);
-          if (!entry || compareRows(entry, row) < 0) lastEntry.set(contract, row);
+          const entry = lastEntry.get(row.contract);
+          if (!entry || compareRows(entry, row) < 0) lastEntry.set(row.contract, row);
         }
       }
     }
@@ -439,19 +515,49 @@ class JournalIndex {
   }
 }
 
+function compact(s: RecentSignal, reconcile: boolean): IndexedSignal {
+  return { id: s.id, status: s.status, body: s.body, createdAt: s.createdAt.getTime(), reconcile };
+}
+
 /** State shared by the accounts of one cycle. */
 interface Cycle {
   readonly number: number;
-  readonly startedAt: Date;
   readonly now: Date;
   /** The cycle's signal record, made on the first repair. */
   signalId: Promise<string> | null;
   /** Repairs journaled. */
   repairs: number;
+  /** Per account, the next repair number (the `<n>` of the client order id). */
   readonly seq: Map<string, number>;
+  /** What earlier cycles reported, per account (fingerprints). */
   readonly reported: Map<string, ReadonlySet<string>>;
+  /** What this cycle found reportable, per account. */
   readonly seen: Map<string, Set<string>>;
   readonly tickSizes: Map<string, Promise<number | null>>;
+}
+
+/** One account being reconciled: its broker, its findings so far. */
+interface Work {
+  readonly cycle: Cycle;
+  readonly account: ReconcileAccount;
+  readonly broker: Broker;
+  readonly ref: AccountRef;
+  readonly findings: Finding[];
+}
+
+/** One repair, journaled before it is sent. */
+interface Repair {
+  readonly kind: FindingKind;
+  readonly contract: string;
+  /** The order acted on, for cancels and resizes. */
+  readonly orderId?: string;
+  readonly leg: OrderLeg;
+  readonly plan: OrderPlan;
+  /** What the finding says when the repair succeeded. */
+  readonly done: FindingAction;
+  readonly detail: string;
+  readonly audit: Record<string, unknown>;
+  readonly send: (clientOrderId: string) => Promise<BrokerResult<readonly string[]>>;
 }
 
 /** Reconciliation of every enabled account against its broker. */
@@ -463,12 +569,12 @@ export class Reconciler {
   private readonly concurrency: number;
   private readonly laneConcurrency: number;
   private readonly staleExecutingMs: number;
+  private readonly repairRetryMs: number;
   private readonly defaultTicks: { readonly take_profit: number; readonly stop_loss: number };
   /** Per lane, where the next cycle starts, so a lane cut short by its budget gets round. */
   private readonly cursors = new Map<string, number>();
-  /** When a repair (account, kind, contract, order) last failed, ms. */
+  /** When a repair (account, kind, contract, order) last failed, epoch ms. */
   private readonly failedRepairs = new Map<string, number>();
-  private readonly repairRetryMs: number;
   private reportedInMemory = new Map<string, ReadonlySet<string>>();
   private cycles = 0;
   private last: ReconcileReport | null = null;
@@ -487,8 +593,8 @@ export class Reconciler {
     };
     this.index = new JournalIndex(
       options.stores,
-      options.lookbackSignals ?? 300,
-      options.lookbackMs ?? 7 * 24 * 3_600_000,
+      options.lookbackSignals ?? 200,
+      options.lookbackMs ?? 14 * 24 * 3_600_000,
     );
   }
 
@@ -499,12 +605,11 @@ export class Reconciler {
 
   /** Run one cycle over every enabled account. `signal` stops it between accounts. */
   async reconcile(signal?: AbortSignal): Promise<ReconcileReport> {
-    const { stores, clock, log } = this.options;
+    const { stores, clock } = this.options;
     const started = performance.now();
     const now = clock.now();
     const cycle: Cycle = {
       number: ++this.cycles,
-      startedAt: now,
       now,
       signalId: null,
       repairs: 0,
@@ -515,92 +620,95 @@ export class Reconciler {
     };
     await this.index.refresh(now);
     const [accounts, open] = await Promise.all([stores.accounts.listAll(), stores.journal.listNonTerminal()]);
-    const openByAccount = new Map<string, JournalEntry[]>();
-    for (const row of open) {
-      const list = openByAccount.get(row.accountId);
-      if (list) list.push(row);
-      else openByAccount.set(row.accountId, [row]);
-    }
+    const openByAccount = groupBy(open, (row) => row.accountId);
     // Disabled accounts are not checked, but what was sent for them is still settled.
     const walk = accounts.filter((a) => a.enabled || openByAccount.has(a.id));
-    const lanes = new Map<string, ReconcileAccount[]>();
-    for (const account of walk) {
-      const key = `${account.broker}:${account.credentialId}`;
-      const lane = lanes.get(key);
-      if (lane) lane.push(account);
-      else lanes.set(key, [account]);
-    }
+    const lanes = groupBy(walk, (a) => `${a.broker}:${a.credentialId}`);
 
     const results: AccountReconciliation[] = [];
-    await runPool([...lanes], this.concurrency, async ([key, laneAccounts]) => {
-      const start = (this.cursors.get(key) ?? 0) % laneAccounts.length;
-      const ordered = [...laneAccounts.slice(start), ...laneAccounts.slice(0, start)];
-      let cutAt: number | null = null;
-      const rank = new Map(ordered.map((a, i) => [a, i]));
-      await runPool(ordered, Math.max(1, this.laneConcurrency), async (account) => {
-        const position = rank.get(account)!;
-        if (signal?.aborted || (cutAt !== null && position > cutAt)) {
-          results.push(this.result(account, 'deferred', []));
-          return;
-        }
-        if (!(await this.withinBudget(account))) {
-          cutAt = cutAt === null ? position : Math.min(cutAt, position);
-          results.push(this.result(account, 'deferred', []));
-          return;
-        }
-        try {
-          results.push(await this.reconcileAccount(account, openByAccount.get(account.id) ?? [], cycle));
-        } catch (error) {
-          log.error({ err: error, accountId: account.id }, 'reconciliation of an account failed');
-          results.push(
-            this.result(account, 'failed', [
-              {
-                kind: 'read_failed',
-                action: 'failed',
-                contract: null,
-                detail: `internal: ${(error as Error).message}`,
-                new: this.remember(cycle, account.id, 'read_failed'),
-              },
-            ]),
-          );
-        }
-      });
-      const nextStart = cutAt === null ? 0 : (start + cutAt) % laneAccounts.length;
-      this.cursors.set(key, nextStart);
+    await runPool(lanes, this.concurrency, async ([key, lane]) => {
+      results.push(...(await this.walkLane(key, lane, openByAccount, cycle, signal)));
     });
 
-    if (cycle.signalId) {
-      const id = await cycle.signalId;
-      await stores.signals.setStatus(id, 'done', { cycle: cycle.number, repairs: cycle.repairs });
-    }
+    const signalId = cycle.signalId ? await cycle.signalId : null;
+    if (signalId)
+      await stores.signals.setStatus(signalId, 'done', { cycle: cycle.number, repairs: cycle.repairs });
     await this.saveReported(cycle, results);
 
-    const finished = clock.now();
     const count = (s: AccountReconciliation['status']) => results.filter((r) => r.status === s).length;
     const findings = results.flatMap((r) => r.findings);
+    const repairs: ReadonlySet<FindingAction> = new Set(['cancelled', 'placed', 'modified', 'liquidated']);
     const report: ReconcileReport = {
       cycle: cycle.number,
-      signalId: cycle.signalId ? await cycle.signalId : null,
+      signalId,
       startedAt: now,
-      finishedAt: finished,
+      finishedAt: clock.now(),
       durationMs: Math.round(performance.now() - started),
       accounts: walk.length,
-      checked: results.filter((r) => r.status !== 'deferred').length,
+      checked: results.length - count('deferred'),
       clean: count('clean'),
       busy: count('busy'),
       deferred: count('deferred'),
       failed: count('failed'),
       settled: findings.filter((f) => f.action === 'settled').length,
-      repaired: findings.filter((f) => ['cancelled', 'placed', 'modified', 'liquidated'].includes(f.action))
-        .length,
+      repaired: findings.filter((f) => repairs.has(f.action)).length,
       newFindings: findings.filter((f) => f.new).length,
       aborted: signal?.aborted ?? false,
       results: results
         .filter((r) => r.status !== 'clean')
-        .sort((a, b) => a.accountId.length - b.accountId.length || (a.accountId < b.accountId ? -1 : 1)),
+        .sort((a, b) => compareIds(a.accountId, b.accountId)),
     };
     this.last = report;
     return report;
+  }
+
+  /**
+   * The accounts of one credential, from where the last cycle stopped, until the credential's
+   * budget share is spent; the rest wait for the next cycle.
+   */
+  private async walkLane(
+    key: string,
+    lane: readonly ReconcileAccount[],
+    openByAccount: ReadonlyMap<string, readonly JournalEntry[]>,
+    cycle: Cycle,
+    signal: AbortSignal | undefined,
+  ): Promise<AccountReconciliation[]> {
+    const start = (this.cursors.get(key) ?? 0) % lane.length;
+    const ordered = [...lane.slice(start), ...lane.slice(0, start)];
+    const rank = new Map(ordered.map((a, i) => [a, i]));
+    const results: AccountReconciliation[] = [];
+    let cutAt: number | null = null;
+    await runPool(ordered, Math.max(1, this.laneConcurrency), async (account) => {
+      const position = rank.get(account)!;
+      if (signal?.aborted || (cutAt !== null && position > cutAt)) {
+        results.push(this.result(account, 'deferred', []));
+        return;
+      }
+      if (!(await this.withinBudget(account))) {
+        cutAt = cutAt === null ? position : Math.min(cutAt, position);
+        results.push(this.result(account, 'deferred', []));
+        return;
+      }
+      try {
+        results.push(await this.reconcileAccount(account, openByAccount.get(account.id) ?? [], cycle));
+      } catch (error) {
+        // A bug or a storage failure on one account must not end the cycle for the others.
+        this.options.log.error({ err: error, accountId: account.id }, 'reconciliation of an account failed');
+        results.push(
+          this.result(account, 'failed', [
+            {
+              kind: 'read_failed',
+              action: 'failed',
+              contract: null,
+              detail: `internal: ${(error as Error).message}`,
+              new: this.remember(cycle, account.id, 'read_failed'),
+            },
+          ]),
+        );
+      }
+    });
+    this.cursors.set(key, cutAt === null ? 0 : (start + cutAt) % lane.length);
+    return results;
   }
 
   private async reconcileAccount(
@@ -609,52 +717,37 @@ export class Reconciler {
     cycle: Cycle,
   ): Promise<AccountReconciliation> {
     const broker = this.options.brokers.get(account.broker);
-    if (!broker) {
-      return this.result(account, 'failed', [
+    const unreadable = (detail: string) =>
+      this.result(account, 'failed', [
         {
           kind: 'read_failed',
           action: 'failed',
           contract: null,
-          detail: `no broker ${account.broker}`,
-          new: this.remember(cycle, account.id, 'read_failed'),
-        },
-      ]);
-    }
-    const ref: AccountRef = { credentialId: account.credentialId, brokerAccountId: account.brokerAccountId };
-    const findings: Finding[] = [];
-    const [positionsRead, ordersRead] = await Promise.all([
-      broker.positions(ref, BACKGROUND),
-      broker.workingOrders(ref, BACKGROUND),
-    ]);
-    const readError: BrokerError | null = !positionsRead.ok
-      ? positionsRead.error
-      : !ordersRead.ok
-        ? ordersRead.error
-        : null;
-    if (readError || !positionsRead.ok || !ordersRead.ok) {
-      return this.result(account, 'failed', [
-        {
-          kind: 'read_failed',
-          action: 'failed',
-          contract: null,
-          detail: `${readError?.reason}: could not read the account: ${readError?.message}`,
+          detail,
           // Reported once while it lasts: an account that cannot be read is not news every cycle.
           new: this.remember(cycle, account.id, 'read_failed'),
         },
       ]);
-    }
+    if (!broker) return unreadable(`no broker ${account.broker}`);
+    const ref: AccountRef = { credentialId: account.credentialId, brokerAccountId: account.brokerAccountId };
+    const [positionsRead, ordersRead] = await Promise.all([
+      broker.positions(ref, BACKGROUND),
+      broker.workingOrders(ref, BACKGROUND),
+    ]);
+    if (!positionsRead.ok) return unreadable(`${positionsRead.error.reason}: ${positionsRead.error.message}`);
+    if (!ordersRead.ok) return unreadable(`${ordersRead.error.reason}: ${ordersRead.error.message}`);
+    const work: Work = { cycle, account, broker, ref, findings: [] };
     const working = ordersRead.value.filter((o) => o.status === 'working' || o.status === 'pending');
 
     for (const row of openRows) {
-      const finding = await this.settle(broker, ref, row, working, cycle);
-      if (finding) findings.push(finding);
+      const finding = await this.settle(work, row, working);
+      if (finding) work.findings.push(finding);
     }
-    if (!account.enabled) return this.result(account, findings.length > 0 ? 'drift' : 'clean', findings);
+    if (!account.enabled) return this.result(account, 'clean', work.findings);
+    if (this.busy(account, cycle.now)) return this.result(account, 'busy', work.findings);
 
-    if (this.busy(account, cycle.now)) return this.result(account, 'busy', findings);
-    // A fan-out may have begun since the cycle started: look again before changing anything.
+    // After settling: an entry found at the broker makes its position ours in this very cycle.
     const history = this.index.history(account.id);
-    const repairs = new Repairs(this, broker, ref, account, cycle, findings);
     const positions = new Map<string, BrokerPosition>(
       positionsRead.value.filter((p) => p.netQuantity !== 0).map((p) => [p.contract, p]),
     );
@@ -674,18 +767,17 @@ export class Reconciler {
     // A leg waiting for its entry (or whose entry still works) is not ours to judge yet.
     const live = (o: BrokerOrder): boolean =>
       o.status === 'working' && (o.parentOrderId === null || !byId.has(o.parentOrderId));
-
     const exits = working.filter((o) => ours(o) && protective(o) && live(o));
     const unmanagedOrders = working.filter((o) => !ours(o));
-    const contracts = new Set([...positions.keys(), ...exits.map((o) => o.contract)]);
     const unmanagedPositions: BrokerPosition[] = [];
 
-    for (const contract of [...contracts].sort()) {
+    for (const contract of [...new Set([...positions.keys(), ...exits.map((o) => o.contract)])].sort()) {
       const position = positions.get(contract);
       const mine = exits.filter((o) => o.contract === contract);
       if (!position) {
         for (const o of mine) {
-          await repairs.cancel(
+          await this.cancel(
+            work,
             o,
             'orphan_exit',
             `${describeOrder(o)} was still working with no position left`,
@@ -693,98 +785,128 @@ export class Reconciler {
         }
         continue;
       }
-      if (!history.open.has(contract)) {
+      // A position is ours when our latest entry, exit or liquidation in its contract was an entry;
+      // one with our own exits working on it is ours whatever the journal window still shows.
+      if (!history.open.has(contract) && mine.length === 0) {
         unmanagedPositions.push(position);
         continue;
       }
-      const exitSide: Side = position.netQuantity > 0 ? 'sell' : 'buy';
-      const total = Math.abs(position.netQuantity);
-      for (const o of mine.filter((x) => x.side !== exitSide)) {
-        await repairs.cancel(
-          o,
-          'orphan_exit',
-          `${describeOrder(o)} was on the wrong side of a ${signed(position)} position`,
+      await this.protect(work, position, mine, history.lastEntry.get(contract) ?? null);
+    }
+    await this.unmanaged(work, unmanagedPositions, unmanagedOrders);
+    return this.result(account, 'clean', work.findings);
+  }
+
+  /** One take-profit and one stop per position, each sized to it (and placed, under `require`). */
+  private async protect(
+    work: Work,
+    position: BrokerPosition,
+    mine: readonly BrokerOrder[],
+    lastEntry: IndexedRow | null,
+  ): Promise<void> {
+    const exitSide: Side = position.netQuantity > 0 ? 'sell' : 'buy';
+    const total = Math.abs(position.netQuantity);
+    for (const o of mine.filter((x) => x.side !== exitSide)) {
+      await this.cancel(
+        work,
+        o,
+        'orphan_exit',
+        `${describeOrder(o)} was on the wrong side of a ${signed(position)} position`,
+      );
+    }
+    for (const [leg, type] of [
+      ['take_profit', 'limit'],
+      ['stop_loss', 'stop'],
+    ] as const) {
+      const list = mine.filter((o) => o.side === exitSide && o.type === type);
+      if (list.length === 0) {
+        if (work.account.bracketPolicy === 'require') await this.place(work, leg, position, lastEntry);
+        continue;
+      }
+      const keep = list.find((o) => o.quantity === total) ?? list[0]!;
+      for (const stray of list.filter((o) => o !== keep)) {
+        await this.cancel(
+          work,
+          stray,
+          'duplicate_exit',
+          `a second ${legName(leg)} (${describeOrder(stray)}) for one position`,
         );
       }
-      const sameSide = mine.filter((x) => x.side === exitSide);
-      for (const [leg, type] of [
-        ['take_profit', 'limit'],
-        ['stop_loss', 'stop'],
-      ] as const) {
-        const list = sameSide.filter((o) => o.type === type);
-        if (list.length === 0) {
-          if (account.bracketPolicy === 'require')
-            await repairs.place(leg, position, history.lastEntry.get(contract) ?? null);
-          continue;
-        }
-        const keep = list.find((o) => o.quantity === total) ?? list[0]!;
-        for (const stray of list.filter((o) => o !== keep)) {
-          await repairs.cancel(
-            stray,
-            'duplicate_exit',
-            `a second ${legName(leg)} (${describeOrder(stray)}) for one position`,
-          );
-        }
-        if (keep.quantity !== total) await repairs.resize(leg, keep, position);
-      }
+      if (keep.quantity !== total) await this.resize(work, leg, keep, position);
     }
+  }
 
-    for (const position of unmanagedPositions) {
-      const fingerprint = `position:${position.contract}:${position.netQuantity}`;
-      const isNew = this.remember(cycle, account.id, fingerprint);
-      if (account.unmanagedPolicy === 'flatten') {
-        for (const o of unmanagedOrders.filter((x) => x.contract === position.contract)) {
-          await repairs.cancel(
+  /**
+   * Positions and orders we did not make: reported once, or flattened under the `flatten` policy,
+   * but only when the journal view holds the account's whole history, so a position of ours older
+   * than the view is never taken for someone else's and closed.
+   */
+  private async unmanaged(
+    work: Work,
+    positions: readonly BrokerPosition[],
+    orders: readonly BrokerOrder[],
+  ): Promise<void> {
+    const { account, cycle, findings } = work;
+    const complete = this.index.covers(account);
+    const flatten = account.unmanagedPolicy === 'flatten' && complete;
+    const origin = complete ? 'no signal of ours opened' : 'no signal of ours in the journal window opened';
+    for (const position of positions) {
+      if (flatten) {
+        for (const o of orders.filter((x) => x.contract === position.contract)) {
+          await this.cancel(
+            work,
             o,
             'unmanaged_order',
             `${describeOrder(o)} was not placed by us (flatten policy)`,
           );
         }
-        await repairs.liquidate(position);
-      } else {
-        findings.push({
-          kind: 'unmanaged_position',
-          action: 'reported',
-          contract: position.contract,
-          detail: `a ${signed(position)} position no signal of ours opened; left alone`,
-          new: isNew,
-        });
-      }
-    }
-    for (const o of unmanagedOrders) {
-      if (account.unmanagedPolicy === 'flatten') {
-        if (unmanagedPositions.some((p) => p.contract === o.contract)) continue;
-        await repairs.cancel(
-          o,
-          'unmanaged_order',
-          `${describeOrder(o)} was not placed by us (flatten policy)`,
-        );
+        await this.liquidate(work, position);
         continue;
       }
-      const fingerprint = `order:${o.orderId}:${o.quantity}:${o.price ?? o.stopPrice ?? ''}`;
+      findings.push({
+        kind: 'unmanaged_position',
+        action: 'reported',
+        contract: position.contract,
+        detail: `a ${signed(position)} position ${origin}; left alone`,
+        new: this.remember(cycle, account.id, `position:${position.contract}:${position.netQuantity}`),
+      });
+    }
+    for (const o of orders) {
+      if (flatten) {
+        if (!positions.some((p) => p.contract === o.contract)) {
+          await this.cancel(
+            work,
+            o,
+            'unmanaged_order',
+            `${describeOrder(o)} was not placed by us (flatten policy)`,
+          );
+        }
+        continue;
+      }
       findings.push({
         kind: 'unmanaged_order',
         action: 'reported',
         contract: o.contract,
         detail: `${describeOrder(o)} was not placed by us; left alone`,
         orderId: o.orderId,
-        new: this.remember(cycle, account.id, fingerprint),
+        new: this.remember(
+          cycle,
+          account.id,
+          `order:${o.orderId}:${o.quantity}:${o.price ?? o.stopPrice ?? ''}`,
+        ),
       });
     }
-    return this.result(account, findings.length > 0 ? 'drift' : 'clean', findings);
   }
 
   /** Settle one non-terminal journal row by looking it up at the broker; null while it may still be in flight. */
   private async settle(
-    broker: Broker,
-    ref: AccountRef,
+    work: Work,
     row: JournalEntry,
     working: readonly BrokerOrder[],
-    cycle: Cycle,
   ): Promise<Finding | null> {
+    const { cycle, broker, ref } = work;
     if (row.state === 'planned') return null;
-    const age = cycle.now.getTime() - row.updatedAt.getTime();
-    const old = age >= this.graceMs;
+    const old = cycle.now.getTime() - row.updatedAt.getTime() >= this.graceMs;
     if (row.state === 'sending' && !old) return null;
     const contract = row.plan.contract;
     const settled = async (
@@ -793,10 +915,9 @@ export class Reconciler {
       reason: string | null,
       detail: string,
     ): Promise<Finding> => {
-      await this.options.stores.journal.updateMany([
-        { id: row.id, state: 'reconciled', reason, ...(brokerOrderIds ? { brokerOrderIds } : {}) },
-      ]);
-      this.index.update(row, { state: 'reconciled', reason, ...(brokerOrderIds ? { brokerOrderIds } : {}) });
+      const change = { state: 'reconciled' as const, reason, ...(brokerOrderIds ? { brokerOrderIds } : {}) };
+      await this.options.stores.journal.updateMany([{ id: row.id, ...change }]);
+      this.index.update(row, change);
       await this.audit(row.accountId, 'reconcile.settled', {
         clientOrderId: row.clientOrderId,
         leg: row.leg,
@@ -848,22 +969,258 @@ export class Reconciler {
       };
     }
     if (found.value) {
-      const ids = [found.value.orderId, ...row.brokerOrderIds.filter((id) => id !== found.value!.orderId)];
+      const orderId = found.value.orderId;
       return settled(
         'settled_found',
-        ids,
+        [orderId, ...row.brokerOrderIds.filter((id) => id !== orderId)],
         null,
-        `the ${row.state} ${legName(row.leg)} ${row.clientOrderId} is at the broker as order ${found.value.orderId}`,
+        `the ${row.state} ${legName(row.leg)} ${row.clientOrderId} is at the broker as order ${orderId}`,
       );
     }
     if (!old) return null;
-    const seconds = Math.round(this.graceMs / 1000);
     return settled(
       'settled_missing',
       undefined,
-      `not_at_broker: no order with client order id ${row.clientOrderId} ${seconds} s after it was sent`,
+      `not_at_broker: no order with client order id ${row.clientOrderId} ${Math.round(this.graceMs / 1000)} s after it was sent`,
       `the ${row.state} ${legName(row.leg)} ${row.clientOrderId} never reached the broker`,
     );
+  }
+
+  private cancel(work: Work, order: BrokerOrder, kind: FindingKind, detail: string): Promise<void> {
+    return this.repair(work, {
+      kind,
+      contract: order.contract,
+      orderId: order.orderId,
+      leg: 'cancel',
+      plan: { contract: order.contract, side: null, quantity: order.quantity, targetOrderId: order.orderId },
+      done: 'cancelled',
+      detail,
+      audit: { orderId: order.orderId, detail },
+      send: async () => {
+        const c = await work.broker.cancelOrder({ account: work.ref, orderId: order.orderId }, BACKGROUND);
+        return c.ok ? { ok: true, value: [order.orderId] } : c;
+      },
+    });
+  }
+
+  private async place(
+    work: Work,
+    leg: 'take_profit' | 'stop_loss',
+    position: BrokerPosition,
+    lastEntry: IndexedRow | null,
+  ): Promise<void> {
+    const kind: FindingKind = leg === 'take_profit' ? 'missing_take_profit' : 'missing_stop';
+    const tickSize = await this.tickSize(work, position.contract);
+    if (tickSize === null) {
+      work.findings.push({
+        kind,
+        action: 'failed',
+        contract: position.contract,
+        detail: `no ${legName(leg)}, and ${position.contract} could not be resolved to price one`,
+        new: this.remember(work.cycle, work.account.id, `failed:${kind}:${position.contract}:`),
+      });
+      return;
+    }
+    const { price, source } = this.levelFor(leg, lastEntry, position, tickSize);
+    const side: Side = position.netQuantity > 0 ? 'sell' : 'buy';
+    const quantity = Math.abs(position.netQuantity);
+    const type = leg === 'take_profit' ? 'limit' : 'stop';
+    const priceField = leg === 'take_profit' ? 'price' : 'stopPrice';
+    const from = source === 'signal' ? 'from the last signal' : 'default distance';
+    await this.repair(work, {
+      kind,
+      contract: position.contract,
+      leg,
+      plan: { contract: position.contract, side, quantity, orderType: type, [priceField]: price },
+      done: 'placed',
+      detail: `placed a missing ${legName(leg)} ${side} ${quantity} @ ${price} (${from})`,
+      audit: { quantity, price, source },
+      send: async (clientOrderId) => {
+        const p = await work.broker.placeOrder(
+          {
+            account: work.ref,
+            clientOrderId,
+            contract: position.contract,
+            side,
+            quantity,
+            type,
+            [priceField]: price,
+          },
+          BACKGROUND,
+        );
+        return p.ok ? { ok: true, value: [p.value.orderId] } : p;
+      },
+    });
+  }
+
+  private resize(
+    work: Work,
+    leg: 'take_profit' | 'stop_loss',
+    order: BrokerOrder,
+    position: BrokerPosition,
+  ): Promise<void> {
+    const total = Math.abs(position.netQuantity);
+    return this.repair(work, {
+      kind: 'size_mismatch',
+      contract: order.contract,
+      orderId: order.orderId,
+      leg,
+      plan: {
+        contract: order.contract,
+        side: order.side,
+        quantity: total,
+        orderType: order.type === 'stop' ? 'stop' : 'limit',
+        targetOrderId: order.orderId,
+        ...(order.price !== null ? { price: order.price } : {}),
+        ...(order.stopPrice !== null ? { stopPrice: order.stopPrice } : {}),
+      },
+      done: 'modified',
+      detail: `${legName(leg)} ${order.orderId} was for ${order.quantity} of a ${signed(position)} position; now ${total}`,
+      audit: { orderId: order.orderId, from: order.quantity, to: total },
+      send: async (clientOrderId) => {
+        const m = await work.broker.modifyOrder(
+          { account: work.ref, orderId: order.orderId, clientOrderId, quantity: total },
+          BACKGROUND,
+        );
+        return m.ok ? { ok: true, value: [order.orderId] } : m;
+      },
+    });
+  }
+
+  private liquidate(work: Work, position: BrokerPosition): Promise<void> {
+    return this.repair(work, {
+      kind: 'unmanaged_position',
+      contract: position.contract,
+      leg: 'liquidate',
+      plan: { contract: position.contract, side: null, quantity: 0, orderType: 'market' },
+      done: 'liquidated',
+      detail: `a ${signed(position)} position no signal of ours opened; flattened (flatten policy)`,
+      audit: { netQuantity: position.netQuantity },
+      send: async (clientOrderId) => {
+        const l = await work.broker.liquidatePosition(
+          { account: work.ref, contract: position.contract, clientOrderId },
+          BACKGROUND,
+        );
+        return l.ok ? { ok: true, value: l.value ? [l.value.orderId] : [] } : l;
+      },
+    });
+  }
+
+  /**
+   * One repair: skipped while a fan-out is at work on the account (the next cycle looks again) or
+   * while an earlier failure of the same repair waits out its retry time (reported once, not every
+   * cycle); otherwise journaled, sent, recorded and audited.
+   */
+  private async repair(work: Work, r: Repair): Promise<void> {
+    const { cycle, account, findings } = work;
+    const key = `${account.id}:${r.kind}:${r.contract}:${r.orderId ?? ''}`;
+    const fingerprint = `failed:${r.kind}:${r.contract}:${r.orderId ?? ''}`;
+    const target = r.orderId ? { orderId: r.orderId } : {};
+    const failedAt = this.failedRepairs.get(key);
+    if (failedAt !== undefined && cycle.now.getTime() - failedAt < this.repairRetryMs) {
+      findings.push({
+        kind: r.kind,
+        action: 'failed',
+        contract: r.contract,
+        detail: `${r.detail}: failed earlier, not retried yet`,
+        ...target,
+        new: this.remember(cycle, account.id, fingerprint),
+      });
+      return;
+    }
+    // A fan-out may have begun since the cycle started: look again right before changing anything.
+    await this.index.refreshHead();
+    if (this.busy(account, this.options.clock.now())) return;
+
+    const { journal } = this.options.stores;
+    const signalId = await this.cycleSignal(cycle);
+    const seq = cycle.seq.get(account.id) ?? 0;
+    cycle.seq.set(account.id, seq + 1);
+    const clientOrderId = repairOrderId(signalId, account.id, r.leg, seq);
+    const entry: NewJournalEntry = {
+      signalId,
+      accountId: account.id,
+      clientOrderId,
+      leg: r.leg,
+      seq,
+      state: 'planned',
+      plan: r.plan,
+    };
+    const [row] = await journal.insertMany([entry]);
+    if (!row) throw new Error('the journal returned no row for an insert');
+    this.index.addRow(row);
+    await journal.updateMany([{ id: row.id, state: 'sending' }]);
+    cycle.repairs++;
+    let result: BrokerResult<readonly string[]>;
+    try {
+      result = await r.send(clientOrderId);
+    } catch (error) {
+      // Whatever happened may have reached the broker: settled by lookup later, never resent blindly.
+      result = {
+        ok: false,
+        error: { kind: 'outcome_unknown', reason: 'Internal', message: String(error), retryable: true },
+      };
+    }
+    const details = { contract: r.contract, clientOrderId, ...r.audit };
+    if (result.ok) {
+      const change = { state: 'acked' as const, brokerOrderIds: [...result.value], reason: null };
+      await journal.updateMany([{ id: row.id, ...change }]);
+      this.index.update(row, change);
+      this.failedRepairs.delete(key);
+      await this.audit(account.id, `reconcile.${r.kind}.${r.done}`, {
+        ...details,
+        brokerOrderIds: result.value,
+      });
+      findings.push({
+        kind: r.kind,
+        action: r.done,
+        contract: r.contract,
+        detail: r.detail,
+        ...target,
+        ...(!r.orderId && result.value[0] ? { orderId: result.value[0] } : {}),
+        clientOrderId,
+        new: true,
+      });
+      return;
+    }
+    const error = result.error;
+    const reason =
+      error.kind === 'rejected' || error.kind === 'outcome_unknown'
+        ? `${error.reason}: ${error.message}`
+        : `${error.reason}: not sent: ${error.message}`;
+    const state = error.kind === 'outcome_unknown' ? 'unknown' : 'rejected';
+    await journal.updateMany([{ id: row.id, state, reason }]);
+    this.index.update(row, { state, reason });
+    this.failedRepairs.set(key, cycle.now.getTime());
+    await this.audit(account.id, `reconcile.${r.kind}.failed`, { ...details, reason });
+    findings.push({
+      kind: r.kind,
+      action: 'failed',
+      contract: r.contract,
+      detail: `${r.detail}: failed: ${reason}`,
+      ...target,
+      clientOrderId,
+      new: this.remember(cycle, account.id, fingerprint),
+    });
+  }
+
+  /** The cycle's signal record, made on the first repair. */
+  private cycleSignal(cycle: Cycle): Promise<string> {
+    if (!cycle.signalId) {
+      const { signals } = this.options.stores;
+      cycle.signalId = (async () => {
+        const { signal } = await signals.insertIfNew({
+          dedupKey: `${RECONCILE_DEDUP_PREFIX}${cycle.now.toISOString()}:${crypto.randomUUID()}`,
+          source: 'command',
+          principal: RECONCILER_PRINCIPAL,
+          body: RECONCILE_BODY,
+        });
+        await signals.setStatus(signal.id, 'executing');
+        this.index.addCycleSignal({ ...signal, status: 'executing' });
+        return signal.id;
+      })();
+    }
+    return cycle.signalId;
   }
 
   private busy(account: ReconcileAccount, now: Date): boolean {
@@ -875,20 +1232,63 @@ export class Reconciler {
     );
   }
 
-  /** Checked just before a repair is sent: a fan-out that began mid-cycle wins over the repair. */
-  async mayRepair(account: ReconcileAccount, now: Date): Promise<boolean> {
-    await this.index.refreshHead();
-    return !this.busy(account, now);
-  }
-
   private async withinBudget(account: ReconcileAccount): Promise<boolean> {
     const use = await this.options.budgetUsage?.(account.broker, account.credentialId);
     if (!use) return true;
     return use.minute < use.limits.minute * this.budgetShare && use.hour < use.limits.hour * this.budgetShare;
   }
 
+  private tickSize(work: Work, contract: string): Promise<number | null> {
+    const { cycle, account, broker } = work;
+    const key = `${account.broker}:${account.credentialId}:${contract}`;
+    let hit = cycle.tickSizes.get(key);
+    if (!hit) {
+      hit = broker
+        .resolveContract(account.credentialId, contract, BACKGROUND)
+        .then((r) => (r.ok ? r.value.tickSize : null));
+      cycle.tickSizes.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** A missing leg's price: the last signal's level for the contract, else the default distance from the average. */
+  private levelFor(
+    leg: 'take_profit' | 'stop_loss',
+    entry: IndexedRow | null,
+    position: BrokerPosition,
+    tickSize: number,
+  ): { price: number; source: 'signal' | 'default' } {
+    let level: BracketLevel | null = (leg === 'take_profit' ? entry?.takeProfit : entry?.stopLoss) ?? null;
+    if (!level && entry) {
+      // An add (DCA) journals no levels; its signal carries them.
+      const body = this.index.signalOf(entry.signalId)?.body;
+      const spec = leg === 'take_profit' ? body?.takeProfit : body?.stopLoss;
+      if (spec) level = bracketLevel(spec, tickSize, body?.referencePrice);
+    }
+    if (level?.kind === 'price') return { price: roundToTick(level.price, tickSize), source: 'signal' };
+    const ticks = level?.kind === 'offset' ? level.ticks : this.defaultTicks[leg];
+    const direction = (position.netQuantity > 0 ? 1 : -1) * (leg === 'take_profit' ? 1 : -1);
+    return {
+      price: roundToTick(position.averagePrice + direction * ticks * tickSize, tickSize),
+      source: level ? 'signal' : 'default',
+    };
+  }
+
+  private async audit(accountId: string, action: string, details: Record<string, unknown>): Promise<void> {
+    try {
+      await this.options.stores.audit.record({
+        actor: 'job:reconcile',
+        action,
+        subject: `account:${accountId}`,
+        details,
+      });
+    } catch (error) {
+      this.options.log.warn({ err: error, accountId, action }, 'could not audit a reconciliation step');
+    }
+  }
+
   /** Whether a reportable item is new for the account; it is remembered as seen this cycle. */
-  remember(cycle: Cycle, accountId: string, fingerprint: string): boolean {
+  private remember(cycle: Cycle, accountId: string, fingerprint: string): boolean {
     let seen = cycle.seen.get(accountId);
     if (!seen) {
       seen = new Set();
@@ -905,7 +1305,7 @@ export class Reconciler {
     return new Map(Object.entries(stored).map(([k, v]) => [k, new Set(v)]));
   }
 
-  /** Keep what was reported for accounts checked this cycle; accounts not checked keep theirs. */
+  /** What was reported stays remembered while it lasts; accounts not looked at keep theirs. */
   private async saveReported(cycle: Cycle, results: readonly AccountReconciliation[]): Promise<void> {
     const next = new Map(cycle.reported);
     let changed = false;
@@ -925,164 +1325,10 @@ export class Reconciler {
     }
     if (!changed) return;
     this.reportedInMemory = next;
-    const settings = this.options.stores.settings;
-    if (settings) {
-      await settings.set(REPORTED_KEY, Object.fromEntries([...next].map(([k, v]) => [k, [...v]])));
-    }
-  }
-
-  /** The cycle's signal record, made on the first repair. */
-  cycleSignal(cycle: Cycle): Promise<string> {
-    if (!cycle.signalId) {
-      const { signals } = this.options.stores;
-      cycle.signalId = (async () => {
-        const { signal } = await signals.insertIfNew({
-          dedupKey: `${RECONCILE_DEDUP_PREFIX}${cycle.startedAt.toISOString()}:${crypto.randomUUID()}`,
-          source: 'command',
-          principal: RECONCILER_PRINCIPAL,
-          body: RECONCILE_BODY,
-        });
-        await signals.setStatus(signal.id, 'executing');
-        this.index.addSignal({ ...signal, status: 'executing' });
-        return signal.id;
-      })();
-    }
-    return cycle.signalId;
-  }
-
-  /**
-   * Whether a repair that failed lately should wait; while it waits (and when it fails again) the
-   * failure is reported once, not every cycle.
-   */
-  repairBackoff(cycle: Cycle, key: string): boolean {
-    const at = this.failedRepairs.get(key);
-    return at !== undefined && cycle.now.getTime() - at < this.repairRetryMs;
-  }
-
-  repairOutcome(cycle: Cycle, key: string, ok: boolean): void {
-    if (ok) this.failedRepairs.delete(key);
-    else this.failedRepairs.set(key, cycle.now.getTime());
-  }
-
-  nextSeq(cycle: Cycle, accountId: string): number {
-    const n = cycle.seq.get(accountId) ?? 0;
-    cycle.seq.set(accountId, n + 1);
-    return n;
-  }
-
-  /** Write a repair's journal row, send it, record the outcome and audit it. */
-  async journaled(
-    cycle: Cycle,
-    account: ReconcileAccount,
-    leg: OrderLeg,
-    plan: OrderPlan,
-    send: (clientOrderId: string) => Promise<BrokerResult<readonly string[]>>,
-    audit: { action: string; details: Record<string, unknown> },
-  ): Promise<
-    | { ok: true; ids: readonly string[]; clientOrderId: string }
-    | { ok: false; reason: string; clientOrderId: string }
-  > {
-    const { journal } = this.options.stores;
-    const signalId = await this.cycleSignal(cycle);
-    const seq = this.nextSeq(cycle, account.id);
-    const clientOrderId = repairOrderId(signalId, account.id, leg, seq);
-    const entry: NewJournalEntry = {
-      signalId,
-      accountId: account.id,
-      clientOrderId,
-      leg,
-      seq,
-      state: 'planned',
-      plan,
-    };
-    const [row] = await journal.insertMany([entry]);
-    if (!row) throw new Error('journal insert returned no row');
-    this.index.addRows([row]);
-    await journal.updateMany([{ id: row.id, state: 'sending' }]);
-    cycle.repairs++;
-    let result: BrokerResult<readonly string[]>;
-    try {
-      result = await send(clientOrderId);
-    } catch (error) {
-      // Whatever happened, it may have reached the broker: leave it to be settled, never resent blindly.
-      result = {
-        ok: false,
-        error: { kind: 'outcome_unknown', reason: 'Internal', message: String(error), retryable: true },
-      };
-    }
-    if (result.ok) {
-      const ids = [...result.value];
-      await journal.updateMany([{ id: row.id, state: 'acked', brokerOrderIds: ids, reason: null }]);
-      this.index.update(row, { state: 'acked', brokerOrderIds: ids, reason: null });
-      await this.audit(account.id, audit.action, { ...audit.details, clientOrderId, brokerOrderIds: ids });
-      return { ok: true, ids, clientOrderId };
-    }
-    const error = result.error;
-    const reason =
-      error.kind === 'rejected' || error.kind === 'outcome_unknown'
-        ? `${error.reason}: ${error.message}`
-        : `${error.reason}: not sent: ${error.message}`;
-    const state = error.kind === 'outcome_unknown' ? 'unknown' : 'rejected';
-    await journal.updateMany([{ id: row.id, state, reason }]);
-    this.index.update(row, { state, reason });
-    await this.audit(account.id, `${audit.action}_failed`, { ...audit.details, clientOrderId, reason });
-    return { ok: false, reason, clientOrderId };
-  }
-
-  async tickSize(
-    cycle: Cycle,
-    broker: Broker,
-    account: ReconcileAccount,
-    contract: string,
-  ): Promise<number | null> {
-    const key = `${account.broker}:${account.credentialId}:${contract}`;
-    let hit = cycle.tickSizes.get(key);
-    if (!hit) {
-      hit = broker
-        .resolveContract(account.credentialId, contract, BACKGROUND)
-        .then((r) => (r.ok ? r.value.tickSize : null));
-      cycle.tickSizes.set(key, hit);
-    }
-    return hit;
-  }
-
-  /** The bracket level the latest signal of ours gave for the contract, as a price for this position. */
-  levelFor(
-    leg: 'take_profit' | 'stop_loss',
-    entry: JournalEntry | null,
-    position: BrokerPosition,
-    tickSize: number,
-  ): { price: number; source: 'signal' | 'default' } {
-    const long = position.netQuantity > 0;
-    const planned: BracketLevel | undefined =
-      leg === 'take_profit' ? entry?.plan.takeProfit : entry?.plan.stopLoss;
-    let level: BracketLevel | null = planned ?? null;
-    if (!level && entry) {
-      // An add (DCA) journals no levels; its signal carries them.
-      const body = this.index.signalOf(entry.signalId)?.body;
-      const spec = leg === 'take_profit' ? body?.takeProfit : body?.stopLoss;
-      if (spec) level = bracketLevel(spec, tickSize, body?.referencePrice);
-    }
-    if (level?.kind === 'price') return { price: roundToTick(level.price, tickSize), source: 'signal' };
-    const ticks = level?.kind === 'offset' ? level.ticks : this.defaultTicks[leg];
-    const direction = (long ? 1 : -1) * (leg === 'take_profit' ? 1 : -1);
-    return {
-      price: roundToTick(position.averagePrice + direction * ticks * tickSize, tickSize),
-      source: level ? 'signal' : 'default',
-    };
-  }
-
-  async audit(accountId: string, action: string, details: Record<string, unknown>): Promise<void> {
-    try {
-      await this.options.stores.audit.record({
-        actor: 'job:reconcile',
-        action,
-        subject: `account:${accountId}`,
-        details,
-      });
-    } catch (error) {
-      this.options.log.warn({ err: error, accountId, action }, 'could not audit a reconciliation step');
-    }
+    await this.options.stores.settings?.set(
+      REPORTED_KEY,
+      Object.fromEntries([...next].map(([k, v]) => [k, [...v]])),
+    );
   }
 
   private result(
@@ -1095,212 +1341,27 @@ export class Reconciler {
       accountName: account.name,
       ownerUserId: account.ownerUserId,
       credentialId: account.credentialId,
+      // Anything found makes a checked account one with drift.
       status: status === 'clean' && findings.length > 0 ? 'drift' : status,
       findings,
     };
   }
 }
 
-/** The repairs of one account in one cycle; each is journaled, sent, and recorded as a finding. */
-class Repairs {
-  constructor(
-    private readonly reconciler: Reconciler,
-    private readonly broker: Broker,
-    private readonly ref: AccountRef,
-    private readonly account: ReconcileAccount,
-    private readonly cycle: Cycle,
-    private readonly findings: Finding[],
-  ) {}
-
-  async cancel(order: BrokerOrder, kind: FindingKind, detail: string): Promise<void> {
-    const plan: OrderPlan = {
-      contract: order.contract,
-      side: null,
-      quantity: order.quantity,
-      targetOrderId: order.orderId,
-    };
-    await this.attempt({
-      kind,
-      contract: order.contract,
-      orderId: order.orderId,
-      leg: 'cancel',
-      plan,
-      done: 'cancelled',
-      detail,
-      audit: { action: `reconcile.${kind}.cancelled`, details: { orderId: order.orderId, detail } },
-      send: async () => {
-        const c = await this.broker.cancelOrder({ account: this.ref, orderId: order.orderId }, BACKGROUND);
-        return c.ok ? { ok: true, value: [order.orderId] } : c;
-      },
-    });
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
   }
+  return out;
+}
 
-  async place(
-    leg: 'take_profit' | 'stop_loss',
-    position: BrokerPosition,
-    entry: JournalEntry | null,
-  ): Promise<void> {
-    const kind: FindingKind = leg === 'take_profit' ? 'missing_take_profit' : 'missing_stop';
-    const tickSize = await this.reconciler.tickSize(this.cycle, this.broker, this.account, position.contract);
-    if (tickSize === null) {
-      this.findings.push({
-        kind,
-        action: 'failed',
-        contract: position.contract,
-        detail: `no ${legName(leg)}, and ${position.contract} could not be resolved to price one`,
-        new: this.reconciler.remember(this.cycle, this.account.id, `failed:${kind}:${position.contract}`),
-      });
-      return;
-    }
-    const { price, source } = this.reconciler.levelFor(leg, entry, position, tickSize);
-    const side: Side = position.netQuantity > 0 ? 'sell' : 'buy';
-    const quantity = Math.abs(position.netQuantity);
-    const type = leg === 'take_profit' ? 'limit' : 'stop';
-    const priceField = leg === 'take_profit' ? 'price' : 'stopPrice';
-    const what = `${legName(leg)} ${side} ${quantity} @ ${price} (${source === 'signal' ? 'from the last signal' : 'default distance'})`;
-    await this.attempt({
-      kind,
-      contract: position.contract,
-      leg,
-      plan: { contract: position.contract, side, quantity, orderType: type, [priceField]: price },
-      done: 'placed',
-      detail: `placed a missing ${what}`,
-      audit: { action: `reconcile.${kind}.placed`, details: { quantity, price, source } },
-      send: async (clientOrderId) => {
-        const p = await this.broker.placeOrder(
-          {
-            account: this.ref,
-            clientOrderId,
-            contract: position.contract,
-            side,
-            quantity,
-            type,
-            [priceField]: price,
-          },
-          BACKGROUND,
-        );
-        return p.ok ? { ok: true, value: [p.value.orderId] } : p;
-      },
-    });
-  }
-
-  async resize(
-    leg: 'take_profit' | 'stop_loss',
-    order: BrokerOrder,
-    position: BrokerPosition,
-  ): Promise<void> {
-    const total = Math.abs(position.netQuantity);
-    const plan: OrderPlan = {
-      contract: order.contract,
-      side: order.side,
-      quantity: total,
-      orderType: order.type === 'stop' ? 'stop' : 'limit',
-      targetOrderId: order.orderId,
-      ...(order.price !== null ? { price: order.price } : {}),
-      ...(order.stopPrice !== null ? { stopPrice: order.stopPrice } : {}),
-    };
-    await this.attempt({
-      kind: 'size_mismatch',
-      contract: order.contract,
-      orderId: order.orderId,
-      leg,
-      plan,
-      done: 'modified',
-      detail: `${legName(leg)} ${order.orderId} was for ${order.quantity} of a ${signed(position)} position; now ${total}`,
-      audit: {
-        action: 'reconcile.size_mismatch.modified',
-        details: { orderId: order.orderId, from: order.quantity, to: total },
-      },
-      send: async (clientOrderId) => {
-        const m = await this.broker.modifyOrder(
-          { account: this.ref, orderId: order.orderId, clientOrderId, quantity: total },
-          BACKGROUND,
-        );
-        return m.ok ? { ok: true, value: [order.orderId] } : m;
-      },
-    });
-  }
-
-  async liquidate(position: BrokerPosition): Promise<void> {
-    await this.attempt({
-      kind: 'unmanaged_position',
-      contract: position.contract,
-      leg: 'liquidate',
-      plan: { contract: position.contract, side: null, quantity: 0, orderType: 'market' },
-      done: 'liquidated',
-      detail: `a ${signed(position)} position no signal of ours opened; flattened (flatten policy)`,
-      audit: {
-        action: 'reconcile.unmanaged_position.liquidated',
-        details: { netQuantity: position.netQuantity },
-      },
-      send: async (clientOrderId) => {
-        const l = await this.broker.liquidatePosition(
-          { account: this.ref, contract: position.contract, clientOrderId },
-          BACKGROUND,
-        );
-        return l.ok ? { ok: true, value: l.value ? [l.value.orderId] : [] } : l;
-      },
-    });
-  }
-
-  /**
-   * One repair: skipped while a fan-out is at work (the next cycle looks again) or while an
-   * earlier failure of the same repair waits out its retry time; otherwise journaled and sent.
-   */
-  private async attempt(r: {
-    kind: FindingKind;
-    contract: string;
-    orderId?: string;
-    leg: OrderLeg;
-    plan: OrderPlan;
-    done: FindingAction;
-    detail: string;
-    audit: { action: string; details: Record<string, unknown> };
-    send: (clientOrderId: string) => Promise<BrokerResult<readonly string[]>>;
-  }): Promise<void> {
-    const key = `${this.account.id}:${r.kind}:${r.contract}:${r.orderId ?? ''}`;
-    const fingerprint = `failed:${r.kind}:${r.contract}:${r.orderId ?? ''}`;
-    const ids = r.orderId ? { orderId: r.orderId } : {};
-    if (this.reconciler.repairBackoff(this.cycle, key)) {
-      this.findings.push({
-        kind: r.kind,
-        action: 'failed',
-        contract: r.contract,
-        detail: `${r.detail}: not retried yet after it failed`,
-        ...ids,
-        new: this.reconciler.remember(this.cycle, this.account.id, fingerprint),
-      });
-      return;
-    }
-    if (!(await this.reconciler.mayRepair(this.account, this.cycle.now))) return;
-    const sent = await this.reconciler.journaled(this.cycle, this.account, r.leg, r.plan, r.send, {
-      action: r.audit.action,
-      details: { contract: r.contract, ...r.audit.details },
-    });
-    this.reconciler.repairOutcome(this.cycle, key, sent.ok);
-    this.findings.push(
-      sent.ok
-        ? {
-            kind: r.kind,
-            action: r.done,
-            contract: r.contract,
-            detail: r.detail,
-            ...ids,
-            ...(!r.orderId && sent.ids[0] ? { orderId: sent.ids[0] } : {}),
-            clientOrderId: sent.clientOrderId,
-            new: true,
-          }
-        : {
-            kind: r.kind,
-            action: 'failed',
-            contract: r.contract,
-            detail: `${r.detail}: failed: ${sent.reason}`,
-            ...ids,
-            clientOrderId: sent.clientOrderId,
-            new: this.reconciler.remember(this.cycle, this.account.id, fingerprint),
-          },
-    );
-  }
+/** Decimal ids in numeric order. */
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 function legName(leg: OrderLeg): string {

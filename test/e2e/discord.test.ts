@@ -142,6 +142,7 @@ describe('the Discord bot', () => {
         'buy',
         'channel',
         'close',
+        'dashboard',
         'flatten',
         'help',
         'halt',

@@ -23,7 +23,7 @@ describe('npm start on embedded defaults', () => {
   beforeAll(() => {
     child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: root,
-      env: { PATH: process.env.PATH, DATA_DIR: dataDir, CONSOLE: 'on', LOG_LEVEL: 'info' },
+      env: { PATH: process.env.PATH, DATA_DIR: dataDir, CONSOLE: 'on', LOG_LEVEL: 'info', HTTP_PORT: '0' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d) => {
@@ -57,6 +57,9 @@ describe('npm start on embedded defaults', () => {
     expect(stderr).toMatch(/generated a new encryption key/i);
     expect(statSync(join(dataDir, 'encryption.key')).mode & 0o777).toBe(0o600);
     expect(stderr).toMatch(/created the demo/);
+    // The web server is up on the port it was given (0: any free one), and healthy.
+    const url = await waitFor(() => /"url":"(http:\/\/[^"]+)"/.exec(stderr)?.[1], 'the web server');
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
   it('trades the demo accounts and flattens them', async () => {

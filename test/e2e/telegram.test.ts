@@ -65,7 +65,7 @@ describe('the Telegram bot over long polling', () => {
   const signalCount = async () => (await t.app.stores.signals.recent(1000)).length;
 
   beforeAll(async () => {
-    t = await startTestApp('pglite');
+    t = await startTestApp('pglite', { PUBLIC_URL: 'http://127.0.0.1:9' });
     fake = await FakeTelegram.start({ token, username: 'TradecastTestBot' });
     bot = await startTelegram(t.app, { token, apiRoot: fake.apiRoot });
   });
@@ -284,6 +284,19 @@ describe('the Telegram bot over long polling', () => {
     expect(summary.message_id).toBe(limited.params.message_id);
     expect(netPositions(t.app, ivy.user!.brokerAccountIds)).toEqual([1, 1]);
     expect(t.logs.text()).toMatch(/Telegram flood control: waiting before retrying/);
+  });
+
+  it('a personal sign-in link asked for in a group is sent privately, never to the group', async () => {
+    const kim = await person(2021, 'Kim', ['trader'], 1);
+    // Kim has a private chat with the bot (Telegram lets a bot write only to people who started it).
+    const [hello] = fake.pushUpdate(fake.command(FakeTelegram.privateChat(kim.tg), kim.tg, '/help'));
+    await handled(hello!);
+    const [update] = fake.pushUpdate(fake.command(floor, kim.tg, `/dashboard@${bot.botName}`));
+    expect(await handled(update!)).toBe('command: ok (private)');
+    const privately = await botMessage(kim.tg, /http:\/\/127\.0\.0\.1:9\/\S+/);
+    expect(privately.plain).toMatch(/dashboard/i);
+    await botMessage(floor, /I sent you a private message/);
+    expect(fake.botMessages(floor.id).some((m) => /http:\/\/127\.0\.0\.1:9/.test(m.plain))).toBe(false);
   });
 
   it('a command addressed to another bot is ignored without a reply', async () => {

@@ -61,6 +61,16 @@ export class ChannelsRepository {
     return row ? toChannel(row) : null;
   }
 
+  /** Registered channels, all or those of one role, by id. */
+  async list(filter: { role?: ChannelRole } = {}): Promise<Channel[]> {
+    const rows = await this.#db
+      .select()
+      .from(channels)
+      .where(filter.role === undefined ? undefined : eq(channels.role, filter.role))
+      .orderBy(asc(channels.id));
+    return rows.map(toChannel);
+  }
+
   /** A channel by id; null when there is none. */
   async get(id: string): Promise<Channel | null> {
     const key = parseId(id);

@@ -23,6 +23,7 @@ const publicColumns = {
   lockedAt: credentials.lockedAt,
   brokerUserId: credentials.brokerUserId,
   nextRefreshAt: credentials.nextRefreshAt,
+  apiKeySetAt: credentials.apiKeySetAt,
   createdAt: credentials.createdAt,
   updatedAt: credentials.updatedAt,
 };
@@ -42,6 +43,8 @@ export interface NewCredential {
   /** Passwords, API keys, tokens: sealed before it is stored. */
   readonly secret: Readonly<Record<string, unknown>>;
   readonly tokenExpiresAt?: Date | null;
+  /** Where the token in `secret` came from (an OAuth link: `oauth`). */
+  readonly tokenSource?: TokenSource | null;
   readonly brokerUserId?: string | null;
 }
 
@@ -52,6 +55,8 @@ export interface SecretWriteOptions {
   readonly tokenSource?: TokenSource | null;
   /** The broker's user id, once the login revealed it; undefined keeps the stored value. */
   readonly brokerUserId?: string | null;
+  /** When an API key was set (the dashboard's API key form); undefined keeps the stored value. */
+  readonly apiKeySetAt?: Date | null;
 }
 
 /**
@@ -79,6 +84,7 @@ export class CredentialsRepository {
         label: input.label,
         secretCiphertext: this.#box.seal(JSON.stringify(input.secret)),
         tokenExpiresAt: input.tokenExpiresAt ?? null,
+        tokenSource: input.tokenSource ?? null,
         brokerUserId: input.brokerUserId ?? null,
       })
       .returning(publicColumns);
@@ -128,16 +134,64 @@ export class CredentialsRepository {
     if (key === null) return false;
     const rows = await this.#db
       .update(credentials)
-      .set({
-        secretCiphertext: this.#box.seal(JSON.stringify(secret)),
-        ...(options.tokenExpiresAt !== undefined ? { tokenExpiresAt: options.tokenExpiresAt } : {}),
-        ...(options.tokenSource !== undefined ? { tokenSource: options.tokenSource } : {}),
-        ...(options.brokerUserId !== undefined ? { brokerUserId: options.brokerUserId } : {}),
-        updatedAt: sql`now()`,
-      })
+      .set(this.#secretUpdate(secret, options))
       .where(eq(credentials.id, key))
       .returning({ id: credentials.id });
     return rows.length > 0;
+  }
+
+  /**
+   * Merges `patch` into the stored secret (fields in `patch` replace stored ones; the rest stay), in
+   * one transaction that locks the row, so two merges never lose each other's fields. Returns false
+   * when the credential does not exist.
+   */
+  async mergeSecret(
+    id: string,
+    patch: Readonly<Record<string, unknown>>,
+    options: SecretWriteOptions = {},
+  ): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null) return false;
+    return this.#db.transaction(async (tx) => {
+      const [row] = await tx
+        .select({ sealed: credentials.secretCiphertext })
+        .from(credentials)
+        .where(eq(credentials.id, key))
+        .for('update');
+      if (!row) return false;
+      const stored = JSON.parse(this.#box.open(row.sealed)) as Record<string, unknown>;
+      await tx
+        .update(credentials)
+        .set(this.#secretUpdate({ ...stored, ...patch }, options))
+        .where(eq(credentials.id, key));
+      return true;
+    });
+  }
+
+  /**
+   * Deletes a credential and, through the foreign key, its accounts. Meant for a credential that never
+   * traded (an OAuth link that turned out to re-link an existing one); accounts with journal entries
+   * make it fail, because the journal must keep them.
+   */
+  async delete(id: string): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null) return false;
+    const rows = await this.#db
+      .delete(credentials)
+      .where(eq(credentials.id, key))
+      .returning({ id: credentials.id });
+    return rows.length > 0;
+  }
+
+  #secretUpdate(secret: Readonly<Record<string, unknown>>, options: SecretWriteOptions) {
+    return {
+      secretCiphertext: this.#box.seal(JSON.stringify(secret)),
+      ...(options.tokenExpiresAt !== undefined ? { tokenExpiresAt: options.tokenExpiresAt } : {}),
+      ...(options.tokenSource !== undefined ? { tokenSource: options.tokenSource } : {}),
+      ...(options.brokerUserId !== undefined ? { brokerUserId: options.brokerUserId } : {}),
+      ...(options.apiKeySetAt !== undefined ? { apiKeySetAt: options.apiKeySetAt } : {}),
+      updatedAt: sql`now()`,
+    };
   }
 
   /**

@@ -6,9 +6,11 @@ import { ChannelsRepository } from './channels.js';
 import { CredentialsRepository } from './credentials.js';
 import { CronRunsRepository } from './cron-runs.js';
 import { JournalRepository } from './journal.js';
+import { OneTimeTokensRepository } from './one-time-tokens.js';
 import { SettingsRepository } from './settings.js';
 import { SignalsRepository } from './signals.js';
 import { UsersRepository } from './users.js';
+import { WebhookSourcesRepository } from './webhook-sources.js';
 
 /** Every repository over one database. */
 export interface Repositories {
@@ -21,6 +23,8 @@ export interface Repositories {
   readonly audit: AuditRepository;
   readonly settings: SettingsRepository;
   readonly cronRuns: CronRunsRepository;
+  readonly webhookSources: WebhookSourcesRepository;
+  readonly oneTimeTokens: OneTimeTokensRepository;
 }
 
 /** Builds every repository over `db`; credentials are sealed with `secretBox`. */
@@ -35,5 +39,7 @@ export function createRepositories({ db, secretBox }: { db: Db; secretBox: Secre
     audit: new AuditRepository({ db }),
     settings: new SettingsRepository({ db }),
     cronRuns: new CronRunsRepository({ db }),
+    webhookSources: new WebhookSourcesRepository({ db }),
+    oneTimeTokens: new OneTimeTokensRepository({ db }),
   };
 }

@@ -45,6 +45,9 @@ export const SIGNAL_STATUSES = ['received', 'executing', 'done', 'rejected', 'fa
 export type SignalStatus = (typeof SIGNAL_STATUSES)[number];
 /** Statuses after which a signal is finished (its `finishedAt` is set). */
 export const FINISHED_SIGNAL_STATUSES: ReadonlySet<SignalStatus> = new Set(['done', 'rejected', 'failed']);
+/** sign_in: a dashboard sign-in link; oauth_link: the URL `/link` hands out; oauth_state: an OAuth `state`. */
+export const ONE_TIME_PURPOSES = ['sign_in', 'oauth_link', 'oauth_state'] as const;
+export type OneTimePurpose = (typeof ONE_TIME_PURPOSES)[number];
 
 export interface UserRecord {
   readonly id: string;
@@ -77,6 +80,8 @@ export interface Credential {
   readonly lockedAt: Date | null;
   readonly brokerUserId: string | null;
   readonly nextRefreshAt: Date | null;
+  /** When an API key was last set from the dashboard; null when never. */
+  readonly apiKeySetAt: Date | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -158,4 +163,34 @@ export interface AuditEvent {
   /** What it was done to, e.g. `account:12`. */
   readonly subject: string;
   readonly details: Readonly<Record<string, unknown>>;
+}
+
+/** A TradingView (or any HTTP) alert source: who its alerts act as, and where they go. */
+export interface WebhookSource {
+  readonly id: string;
+  readonly ownerUserId: string;
+  readonly label: string;
+  /** SHA-256 (hex) of the secret part of the URL token. */
+  readonly tokenHash: string;
+  /** A signal channel to broadcast to; null: the owner's own accounts. */
+  readonly channelId: string | null;
+  readonly reportChannelId: string | null;
+  /** Addresses or CIDR ranges allowed to post; empty allows any. */
+  readonly allowedIps: readonly string[];
+  readonly enabled: boolean;
+  readonly createdAt: Date;
+  readonly lastUsedAt: Date | null;
+}
+
+/** A one-time token as stored (its hash only). */
+export interface OneTimeToken {
+  readonly id: string;
+  readonly purpose: OneTimePurpose;
+  readonly userId: string;
+  /** The chat identity that asked for it; null when not asked from chat. */
+  readonly requestedBy: { readonly platform: Platform; readonly externalId: string } | null;
+  readonly parentId: string | null;
+  readonly expiresAt: Date;
+  readonly usedAt: Date | null;
+  readonly createdAt: Date;
 }

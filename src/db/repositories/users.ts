@@ -93,6 +93,15 @@ export class UsersRepository {
     });
   }
 
+  /** Unlinks a platform identity (a deleted webhook source's); false when it was not linked. */
+  async unlinkIdentity(platform: Platform, externalId: string): Promise<boolean> {
+    const rows = await this.#db
+      .delete(identities)
+      .where(and(eq(identities.platform, platform), eq(identities.externalId, externalId)))
+      .returning({ userId: identities.userId });
+    return rows.length > 0;
+  }
+
   /**
    * The user behind a platform identity, created with `displayName` and linked when missing, and
    * holding at least `roles` (missing ones are granted, none are removed). Safe to run on every start,

@@ -60,6 +60,11 @@ export const credentials = pgTable(
     brokerUserId: text('broker_user_id'),
     /** When the token refresh job should next renew the token (UTC, jittered); null when not scheduled. */
     nextRefreshAt: instant('next_refresh_at'),
+    /**
+     * When an API key (cid, secret, app id, device id) was last set from the dashboard (UTC); null when
+     * never. The key itself lives only in the sealed secret.
+     */
+    apiKeySetAt: instant('api_key_set_at'),
     /** When the credential was added (UTC). */
     createdAt: instant('created_at').notNull().defaultNow(),
     /** When the row last changed (UTC). */

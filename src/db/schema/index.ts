@@ -4,3 +4,4 @@ export * from './channels.js';
 export * from './signals.js';
 export * from './system.js';
 export * from './users.js';
+export * from './web.js';

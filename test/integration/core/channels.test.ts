@@ -15,15 +15,29 @@ describe('signal channels', () => {
     t = await startTestApp('pglite', { DEMO: 'off' });
     t.app.notifier.add({ notify: async (n) => void sent.push(n) });
     provider = await addUser(t.app, { platform: 'telegram', externalId: '100', roles: ['provider'] });
-    follower = await addUser(t.app, { platform: 'telegram', externalId: '200', roles: ['trader'], accounts: 3 });
-    bystander = await addUser(t.app, { platform: 'telegram', externalId: '300', roles: ['trader'], accounts: 1 });
+    follower = await addUser(t.app, {
+      platform: 'telegram',
+      externalId: '200',
+      roles: ['trader'],
+      accounts: 3,
+    });
+    bystander = await addUser(t.app, {
+      platform: 'telegram',
+      externalId: '300',
+      roles: ['trader'],
+      accounts: 1,
+    });
     const channelId = await addSignalChannel(t.app, {
       platform: 'telegram',
       chatId: '-1001',
       providers: [provider],
       subscribers: follower.accountIds.slice(0, 2),
     });
-    const report = await t.app.stores.channels.register({ platform: 'telegram', chatId: '-2002', role: 'report' });
+    const report = await t.app.stores.channels.register({
+      platform: 'telegram',
+      chatId: '-2002',
+      role: 'report',
+    });
     await t.app.stores.channels.setReportChannel(channelId, report.id);
   });
   afterAll(async () => t.stop());

@@ -152,7 +152,7 @@ describe('order semantics on the paper exchange', () => {
     for (const id of trader.brokerAccountIds.slice(0, 2)) expect(net(t, id)).toBe(0);
     await t.app.stores.accounts.update(a!, { enabled: true, multiplier: 0.25 });
     await t.app.stores.accounts.update(c!, { tradingWindow: null });
-    const sized = await t.app.commands.runText(principal, '/buy MNQ 1 account=' + trader.externalId + '-1');
+    const sized = await t.app.commands.runText(principal, `/buy MNQ 1 account=${trader.externalId}-1`);
     expect(sized).toMatchObject({ kind: 'fanout', summary: { skipped: [{ reason: 'size', count: 1 }] } });
     // Gates met in the lane close the entry rows journaled up front: nothing is left open.
     expect(await t.app.stores.journal.listNonTerminal()).toEqual([]);

@@ -284,6 +284,7 @@ export class Engine {
    */
   async recover(accountsById: ReadonlyMap<string, Account>): Promise<{ resumed: number; expired: number }> {
     const { journal, signals, log, clock } = this.options;
+    await this.failInterrupted();
     const open = await journal.listNonTerminal();
     if (open.length === 0) return { resumed: 0, expired: 0 };
     const bySignal = new Map<string, JournalEntry[]>();
@@ -317,6 +318,11 @@ export class Engine {
               await journal.updateMany([
                 { id: row.id, state: 'reconciled', brokerOrderIds: [found.value.orderId] },
               ]);
+            } else if (found && !found.ok) {
+              // No lookup got through: it may have been sent. Reconciliation settles it later.
+              await journal.updateMany([
+                { id: row.id, state: 'unknown', reason: `${found.error.reason}: lookup failed after restart` },
+              ]);
             } else {
               await journal.updateMany([
                 { id: row.id, state: 'rejected', reason: 'expired: not sent before the restart' },
@@ -349,9 +355,36 @@ export class Engine {
       await this.dispatch(tasks, (o) => outcomes.push(o));
       await this.writer.flush();
       resumed += tasks.length;
+      if (tasks.length > 0) {
+        // The recovered accounts' outcomes; the signal's first summary was never written.
+        const summary = summarize(
+          { signalId, action: record.body.action, symbol: record.body.symbol, durationMs: 0 },
+          outcomes,
+        );
+        await signals.setStatus(signalId, 'done', summary);
+      }
       log.info({ signalId, accounts: tasks.length }, 'recovered unfinished fan-out');
     }
     return { resumed, expired };
+  }
+
+  /**
+   * Signals a previous process recorded but stopped before journaling any order (while resolving
+   * contracts): nothing was sent for them. They are marked failed, so they do not look in progress.
+   */
+  private async failInterrupted(): Promise<void> {
+    const { signals, journal, log, clock } = this.options;
+    const now = clock.now().getTime();
+    for (const record of await signals.recent(500)) {
+      if (record.status !== 'received' && record.status !== 'executing') continue;
+      // A young one may belong to another instance sharing the database, still resolving contracts.
+      if (now - record.createdAt.getTime() < 30_000) continue;
+      if ((await journal.listBySignal(record.id)).length > 0) continue;
+      await signals.setStatus(record.id, 'failed', {
+        reason: 'interrupted: the service stopped before any order was sent; nothing was placed',
+      });
+      log.warn({ signalId: record.id }, 'a signal was interrupted before any order was sent; nothing was placed');
+    }
   }
 
   /** Lanes by credential; lanes run concurrently under the global cap. */

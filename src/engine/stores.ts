@@ -28,6 +28,8 @@ export interface SignalStore {
   setStatus(id: string, status: SignalStatus, summary?: unknown): Promise<unknown>;
   get(id: string): Promise<SignalRecord | null>;
   findByDedupKey(dedupKey: string): Promise<SignalRecord | null>;
+  /** The newest signals first. */
+  recent(limit: number): Promise<SignalRecord[]>;
 }
 
 export interface NewJournalEntry {

@@ -245,3 +245,73 @@ describe('alert deduplication', () => {
     expect(k1.dedupKey).toBe(k2.dedupKey);
   });
 });
+
+describe('recovery of signals a stopped process left behind', () => {
+  let t: TestApp;
+  let trader: TestUser;
+  beforeAll(async () => {
+    t = await startTestApp('pglite', { DEMO: 'off' });
+    trader = await addUser(t.app, {
+      platform: 'telegram',
+      externalId: '4004',
+      roles: ['trader'],
+      accounts: 2,
+    });
+  });
+  afterAll(async () => t.stop());
+
+  it('a signal stopped before any order was journaled is marked failed, and an old unsent order expires', async () => {
+    const { Engine } = await import('../../../src/engine/engine.js');
+    const { clientOrderId } = await import('../../../src/domain/orders.js');
+    const signal = {
+      action: 'buy' as const,
+      symbol: 'MNQ',
+      quantity: 1,
+      entry: { type: 'market' as const },
+      target: {},
+    };
+    const principal = { platform: 'telegram' as const, userId: '4004' };
+    const stopped = await t.app.stores.signals.insertIfNew({
+      dedupKey: 'stopped-1',
+      source: 'command',
+      principal,
+      body: signal,
+    });
+    await t.app.stores.signals.setStatus(stopped.signal.id, 'executing');
+    const old = await t.app.stores.signals.insertIfNew({
+      dedupKey: 'old-1',
+      source: 'command',
+      principal,
+      body: signal,
+    });
+    await t.app.stores.signals.setStatus(old.signal.id, 'executing');
+    const [accountId] = trader.accountIds;
+    await t.app.stores.journal.insertMany([
+      {
+        signalId: old.signal.id,
+        accountId: accountId!,
+        clientOrderId: clientOrderId(old.signal.id, accountId!, 'entry', 0),
+        leg: 'entry',
+        seq: 0,
+        state: 'planned',
+        plan: { contract: 'MNQ', side: 'buy', quantity: 1 },
+      },
+    ]);
+    // A process started an hour later.
+    const later = new Engine({
+      brokers: t.app.brokers,
+      signals: t.app.stores.signals,
+      journal: t.app.stores.journal,
+      settings: t.app.stores.settings,
+      clock: { now: () => new Date(Date.now() + 3_600_000) },
+      log: t.logs.log,
+    });
+    const accounts = new Map((await t.app.stores.accounts.listAll()).map((a) => [a.id, a]));
+    const result = await later.recover(accounts);
+    expect(result).toEqual({ resumed: 0, expired: 1 });
+    expect((await t.app.stores.signals.get(stopped.signal.id))?.status).toBe('failed');
+    const [row] = await t.app.stores.journal.listBySignal(old.signal.id);
+    expect(row).toMatchObject({ state: 'rejected', reason: expect.stringMatching(/^expired/) });
+    expect(t.app.exchange.allOrders()).toEqual([]);
+  });
+});

@@ -321,7 +321,11 @@ export class Engine {
             } else if (found && !found.ok) {
               // No lookup got through: it may have been sent. Reconciliation settles it later.
               await journal.updateMany([
-                { id: row.id, state: 'unknown', reason: `${found.error.reason}: lookup failed after restart` },
+                {
+                  id: row.id,
+                  state: 'unknown',
+                  reason: `${found.error.reason}: lookup failed after restart`,
+                },
               ]);
             } else {
               await journal.updateMany([
@@ -383,7 +387,10 @@ export class Engine {
       await signals.setStatus(record.id, 'failed', {
         reason: 'interrupted: the service stopped before any order was sent; nothing was placed',
       });
-      log.warn({ signalId: record.id }, 'a signal was interrupted before any order was sent; nothing was placed');
+      log.warn(
+        { signalId: record.id },
+        'a signal was interrupted before any order was sent; nothing was placed',
+      );
     }
   }
 

@@ -58,8 +58,10 @@ const sim = await startSimulator({
       perMinute: Number(values['per-minute']),
       perHour: 1_000_000,
     },
-    // Linking thousands of users from one address would trip the per-IP limits of the auth endpoints.
+    // Linking thousands of users from one address would trip the per-IP limits of the auth endpoints,
+    // and the anonymous budget (100/s, 1,000/h per IP) that the OAuth code exchanges count against.
     endpointKey: 'user',
+    anonymous: { perSecond: 1_000_000, perMinute: 1_000_000, perHour: 1_000_000 },
   },
   ws: { maxSocketsPerUser: 50 },
 });
@@ -109,6 +111,18 @@ process.on('message', async (message: { type: string; id?: number; faults?: obje
   const reply = (payload: object) => process.send!({ ...payload, type: message.type, id: message.id });
   switch (message.type) {
     case 'orders': {
+      // One pass over the store. Asking `sim.orders()` account by account scans every order each
+      // time: at 10,000 accounts that blocks the simulator for longer than the sockets' silence
+      // limit, and every socket drops between repetitions.
+      const newCommands = new Map<number, string | null>();
+      for (const c of sim.store.all('command')) {
+        if (c.commandType === 'New') newCommands.set(c.orderId, c.clOrdId ?? null);
+      }
+      const versions = new Map<number, { id: number; orderType: string; orderQty: number }>();
+      for (const v of sim.store.all('orderVersion')) {
+        const seen = versions.get(v.orderId);
+        if (!seen || v.id > seen.id) versions.set(v.orderId, v);
+      }
       const rows: {
         account: number;
         clOrdId: string | null;
@@ -117,19 +131,16 @@ process.on('message', async (message: { type: string; id?: number; faults?: obje
         qty: number;
         parent: boolean;
       }[] = [];
-      for (const user of users) {
-        for (const account of user.accounts) {
-          for (const o of sim.orders(account.id)) {
-            rows.push({
-              account: account.id,
-              clOrdId: o.clOrdId ?? null,
-              type: o.orderType,
-              status: o.ordStatus,
-              qty: o.orderQty,
-              parent: o.parentId === undefined || o.parentId === null,
-            });
-          }
-        }
+      for (const o of sim.store.all('order')) {
+        const v = versions.get(o.id);
+        rows.push({
+          account: o.accountId,
+          clOrdId: newCommands.get(o.id) ?? null,
+          type: v?.orderType ?? '',
+          status: o.ordStatus,
+          qty: v?.orderQty ?? 0,
+          parent: o.parentId === undefined || o.parentId === null,
+        });
       }
       reply({ rows });
       break;

@@ -2,9 +2,10 @@
  * The Tradovate adapter: the broker port over Tradovate's REST and WebSocket API.
  *
  * Each credential (a Tradovate user) is a lane: its own request budget, one pooled socket, and its
- * own caches (accounts, contracts, orders it placed). Every operation first checks that the
- * account belongs to the credential, and every venue answer that could list other accounts'
- * records is filtered by account before it is used.
+ * own caches (accounts, contracts, orders it placed). Reads that several of its accounts make at
+ * the same moment share one request (`batch.ts`); mutations never do. Every operation first checks
+ * that the account belongs to the credential, and every venue answer that could list other
+ * accounts' records is filtered by account before it is used.
  */
 import type { Result } from '../../domain/result.js';
 import { err, ok } from '../../domain/result.js';
@@ -28,16 +29,21 @@ import type {
 } from '../broker.js';
 import type { BrokerError } from '../errors.js';
 import { outcomeUnknown, rejected, unavailable } from '../errors.js';
+import { ReadBatcher } from './batch.js';
 import { TradovateClient } from './client.js';
 import { CredentialHealth } from './health.js';
 import type { BudgetUsage, RateLimitOptions, WindowLimiterFactory } from './limits.js';
 import { Budgets, DEFAULT_LIMITS } from './limits.js';
 import type {
   Parsed,
+  PropsEvent,
+  StrategyAnswer,
   VenueAccount,
   VenueCommand,
+  VenueContract,
   VenueFill,
   VenueOrder,
+  VenueOrderStrategyLink,
   VenueOrderVersion,
   VenuePosition,
 } from './parse.js';
@@ -45,7 +51,6 @@ import {
   clientOrderIds,
   isWorking,
   latestVersions,
-  ofAccount,
   oppositeAction,
   parseAccountList,
   parseCommandList,
@@ -117,6 +122,23 @@ export const DEFAULT_CACHE: CacheOptions = {
   placements: 5_000,
 };
 
+/**
+ * Read coalescing: reads of several accounts (or orders, or strategies) of one credential that
+ * arrive together share one request (`position/list`, or `ldeps` for the masters asked). Nothing
+ * is kept once the answer is handed out.
+ */
+export interface CoalesceOptions {
+  /** Longest the first read of a batch waits for the credential's other accounts, ms. */
+  readonly readsMs: number;
+  /**
+   * Longest a started bracket strategy waits for the credential's other starts before its entry
+   * order is looked up with theirs, ms. The lookup goes out at once when no other start is in flight.
+   */
+  readonly strategyLinksMs: number;
+}
+
+export const DEFAULT_COALESCE: CoalesceOptions = { readsMs: 3, strategyLinksMs: 10 };
+
 /** What the adapter's sockets report, for reconciliation and the dashboard. */
 export type TradovateEvent =
   | {
@@ -146,6 +168,7 @@ export interface TradovateBrokerOptions {
   /** Renewal margin, and the OAuth application for the refresh-token grant. */
   readonly tokens?: Partial<TokenOptions> & { readonly oauth?: OAuthClient };
   readonly cache?: Partial<CacheOptions>;
+  readonly coalesce?: Partial<CoalesceOptions>;
   /** Told once per change when a credential is locked, needs re-authorization, or is usable again. */
   readonly onCredentialState?: (
     credentialId: string,
@@ -176,13 +199,64 @@ interface Lane {
   readonly contracts: Map<string, { info: ContractInfo; at: number }>;
   readonly resolving: Map<string, Promise<BrokerResult<ContractInfo>>>;
   readonly contractNames: Map<number, string>;
+  /** `contract/item` look-ups on their way, by contract id. */
+  readonly naming: Map<number, Promise<BrokerResult<VenueContract | null>>>;
   readonly orders: Map<number, KnownOrder>;
   readonly placements: Map<string, Placement>;
+  /** Per account: moves on every mutation of it and every venue event about it. */
+  readonly generations: Map<number, number>;
+  /** Entities whose `ldeps` the venue refused: asked with one `deps` per master instead. */
+  readonly noLdeps: Set<DepsEntity>;
+  /** The venue refused `position/list`: positions are read with `deps`/`ldeps` instead. */
+  noPositionList: boolean;
+  /** `startorderstrategy` calls sent and not answered yet. */
+  startsInFlight: number;
+  /** Strategy links seen in `props` events (with `user/syncrequest` on), by strategy. */
+  readonly streamedLinks: Map<number, VenueOrderStrategyLink[]>;
+  readonly reads: LaneReads;
 }
+
+/** The credential's coalesced reads, by what they read. */
+interface LaneReads {
+  readonly positions: ReadBatcher<VenuePosition>;
+  readonly orders: ReadBatcher<VenueOrder>;
+  /** `order/list`, every account's orders: the fallback when `order/deps` has nothing. */
+  readonly orderList: ReadBatcher<VenueOrder>;
+  readonly versions: ReadBatcher<VenueOrderVersion>;
+  readonly commands: ReadBatcher<VenueCommand>;
+  readonly fills: ReadBatcher<VenueFill>;
+  readonly strategyLinks: ReadBatcher<VenueOrderStrategyLink>;
+}
+
+type DepsEntity = 'position' | 'order' | 'orderVersion' | 'command' | 'fill' | 'orderStrategyLink';
 
 /** `ldeps` takes a comma-separated list; keep each request short. */
 const LDEPS_CHUNK = 20;
 const STRATEGY_BRACKETS = 2;
+/** Strategy links kept from the event stream, per credential. */
+const STREAMED_LINKS = 2_000;
+/** Entity types shared by every user: their events say nothing about an account. */
+const REFERENCE_ENTITIES: ReadonlySet<string> = new Set([
+  'contract',
+  'contractMaturity',
+  'contractGroup',
+  'product',
+  'exchange',
+  'currency',
+  'spreadDefinition',
+  'orderStrategyType',
+  'user',
+  'userProperty',
+  'property',
+  'userPlugin',
+]);
+
+/** A venue id in an event's entity, when it is one. */
+function venueId(value: unknown): number | null {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+  if (typeof value === 'string' && /^\d{1,15}$/.test(value)) return Number(value);
+  return null;
+}
 
 /** {@link Broker} for Tradovate. */
 export class TradovateBroker implements Broker {
@@ -195,6 +269,7 @@ export class TradovateBroker implements Broker {
   private readonly pool: SocketPool;
   private readonly client: TradovateClient;
   private readonly cacheOptions: CacheOptions;
+  private readonly coalesceOptions: CoalesceOptions;
   private readonly poolOptions: PoolOptions;
   private readonly timeouts: TimeoutOptions;
   private readonly lanes = new Map<string, Lane>();
@@ -206,6 +281,7 @@ export class TradovateBroker implements Broker {
     this.clock = options.clock ?? systemClock;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.cacheOptions = { ...DEFAULT_CACHE, ...options.cache };
+    this.coalesceOptions = { ...DEFAULT_COALESCE, ...options.coalesce };
     this.poolOptions = { ...DEFAULT_POOL, ...options.pool };
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.health = new CredentialHealth(this.clock, this.log, options.onCredentialState);
@@ -371,6 +447,7 @@ export class TradovateBroker implements Broker {
       async () => {
         const r = await this.mutate(
           request.account.credentialId,
+          account.value.id,
           { endpoint: 'order/placeorder', body: orderBody(request, account.value) },
           priority,
           parsePlaceResult,
@@ -439,7 +516,13 @@ export class TradovateBroker implements Broker {
     if (price !== undefined && orderType !== 'Market' && orderType !== 'Stop') body.price = price;
     if (stopPrice !== undefined && orderType !== 'Market' && orderType !== 'Limit')
       body.stopPrice = stopPrice;
-    const r = await this.mutate(cid, { endpoint: 'order/modifyorder', body }, priority, parseCommandResult);
+    const r = await this.mutate(
+      cid,
+      account.value.id,
+      { endpoint: 'order/modifyorder', body },
+      priority,
+      parseCommandResult,
+    );
     if (!r.ok) return r;
     return r.value.kind === 'failed' ? err(rejected(r.value.reason, r.value.text)) : ok(undefined);
   }
@@ -453,6 +536,7 @@ export class TradovateBroker implements Broker {
     if (!owned.ok) return owned;
     const r = await this.mutate(
       cid,
+      account.value.id,
       { endpoint: 'order/cancelorder', body: { orderId: Number(request.orderId), isAutomated: true } },
       priority,
       parseCommandResult,
@@ -484,6 +568,7 @@ export class TradovateBroker implements Broker {
         if (!position) return ok(null);
         const r = await this.mutate(
           cid,
+          account.value.id,
           {
             endpoint: 'order/liquidateposition',
             body: { accountId: account.value.id, contractId, admin: false, isAutomated: true },
@@ -563,21 +648,19 @@ export class TradovateBroker implements Broker {
     const newest = [...orders.value].sort((x, y) => y.id - x.id);
     const byId = new Map(newest.map((o) => [o.id, o]));
 
+    const reads = this.lane(cid).reads;
     let orderId: number | null = null;
     for (let i = 0; i < newest.length && orderId === null; i += LDEPS_CHUNK) {
       const ids = newest.slice(i, i + LDEPS_CHUNK).map((o) => o.id);
-      const commands = await this.children(cid, 'command', ids, priority, parseCommandList);
+      const commands = await reads.commands.load(ids, priority);
       if (!commands.ok) return commands;
       const hit = commands.value.find((c) => c.clOrdId === clientOrderId && byId.has(c.orderId));
       if (hit) orderId = hit.orderId;
     }
     if (orderId === null && newest.length > 0) {
-      const versions = await this.children(
-        cid,
-        'orderVersion',
+      const versions = await reads.versions.load(
         newest.map((o) => o.id),
         priority,
-        parseOrderVersionList,
       );
       if (!versions.ok) return versions;
       orderId = versions.value.find((v) => v.text === clientOrderId && byId.has(v.orderId))?.orderId ?? null;
@@ -656,7 +739,13 @@ export class TradovateBroker implements Broker {
     const body: Record<string, unknown> = { ...orderBody(request, account), bracket1: tpLeg ?? slLeg };
     if (tpLeg && slLeg) body.bracket2 = slLeg;
     const cid = request.account.credentialId;
-    const r = await this.mutate(cid, { endpoint: 'order/placeoso', body }, priority, parsePlaceResult);
+    const r = await this.mutate(
+      cid,
+      account.id,
+      { endpoint: 'order/placeoso', body },
+      priority,
+      parsePlaceResult,
+    );
     if (!r.ok) return r;
     if (r.value.kind === 'failed') return err(rejected(r.value.reason, r.value.text));
     const { orderId, oso1Id, oso2Id } = r.value;
@@ -710,23 +799,27 @@ export class TradovateBroker implements Broker {
       uuid: request.clientOrderId,
       isAutomated: true,
     };
-    const r = await this.mutate(
-      cid,
-      { endpoint: 'orderStrategy/startorderstrategy', body },
-      priority,
-      parseStrategyResponse,
-    );
+    const lane = this.lane(cid);
+    lane.startsInFlight++;
+    let r: BrokerResult<StrategyAnswer>;
+    try {
+      r = await this.mutate(
+        cid,
+        account.id,
+        { endpoint: 'orderStrategy/startorderstrategy', body },
+        priority,
+        parseStrategyResponse,
+      );
+    } finally {
+      lane.startsInFlight--;
+    }
+    // The credential's other starts may be waiting for this one to look their entries up together.
+    if ((!r.ok || r.value.kind === 'failed') && lane.startsInFlight === 0) lane.reads.strategyLinks.flush();
     if (!r.ok) return r;
     if (r.value.kind === 'failed') return err(rejected('StrategyFailed', r.value.text));
     const strategyId = r.value.strategy.id;
     // The start answer names the strategy, not its orders; the entry comes from the strategy's links.
-    const links = await this.query(
-      cid,
-      { endpoint: 'orderStrategyLink/deps', query: { masterid: strategyId } },
-      priority,
-      parseOrderStrategyLinkList,
-    );
-    const entryId = links.ok ? strategyEntryOrderId(links.value) : null;
+    const entryId = await this.strategyEntryOf(cid, strategyId, priority);
     if (entryId === null) {
       this.log.warn(
         { credentialId: cid, strategyId },
@@ -841,26 +934,28 @@ export class TradovateBroker implements Broker {
   }
 
   /**
-   * The account's orders. `order/deps` first; when it is empty or fails, `order/list`, which holds
-   * every account's orders, so it is filtered to this account (the older system once attached
-   * take-profits to the wrong account through that very fallback).
+   * The account's orders. `order/deps` first (shared with the credential's other accounts asking
+   * at the same moment); when it is empty or fails, `order/list`, which holds every account's
+   * orders, so it is filtered to this account (the older system once attached take-profits to the
+   * wrong account through that very fallback).
    */
   private async accountOrders(
     credentialId: string,
     accountId: number,
     priority: Priority,
   ): Promise<BrokerResult<VenueOrder[]>> {
-    const deps = await this.ownRecords(credentialId, accountId, priority, 'order/deps', parseOrderList);
+    const reads = this.lane(credentialId).reads;
+    const deps = await reads.orders.load([accountId], priority);
     if (deps.ok && deps.value.length > 0) return deps;
     if (!deps.ok && deps.error.kind !== 'rejected' && deps.error.reason !== 'UnexpectedPayload') return deps;
-    const all = await this.query(credentialId, { endpoint: 'order/list' }, priority, parseOrderList);
-    if (!all.ok) return all;
-    const mine = ofAccount(all.value, accountId);
-    this.log.debug(
-      { credentialId, accountId, kept: mine.length, total: all.value.length },
-      'filtered the order/list fallback to this account',
-    );
-    return ok(mine);
+    const mine = await reads.orderList.load([accountId], priority);
+    if (mine.ok) {
+      this.log.debug(
+        { credentialId, accountId, kept: mine.value.length },
+        'filtered the order/list fallback to this account',
+      );
+    }
+    return mine;
   }
 
   /** The account's positions, flat ones included. */
@@ -869,63 +964,158 @@ export class TradovateBroker implements Broker {
     accountId: number,
     priority: Priority,
   ): Promise<BrokerResult<VenuePosition[]>> {
-    return this.ownRecords(credentialId, accountId, priority, 'position/deps', parsePositionList);
+    return this.lane(credentialId).reads.positions.load([accountId], priority);
   }
 
-  /** A `deps` answer for the account, with any other account's records dropped. */
-  private async ownRecords<T extends { readonly accountId: number }>(
+  /**
+   * Children of masters: `deps` for one master, `ldeps` (in chunks) for several, falling back to
+   * one `deps` per master when the venue refuses `ldeps`. The answer may hold rows of masters
+   * nobody asked for; the batcher above drops them.
+   */
+  private async depsOf<T>(
     credentialId: string,
-    accountId: number,
-    priority: Priority,
-    endpoint: 'order/deps' | 'position/deps',
-    parse: (body: unknown) => Parsed<T[]>,
-  ): Promise<BrokerResult<T[]>> {
-    const r = await this.query(credentialId, { endpoint, query: { masterid: accountId } }, priority, parse);
-    if (!r.ok) return r;
-    const mine = ofAccount(r.value, accountId);
-    if (mine.length < r.value.length) {
-      this.log.warn(
-        { credentialId, accountId, endpoint, dropped: r.value.length - mine.length },
-        'dropped records of other accounts',
-      );
-    }
-    return ok(mine);
-  }
-
-  /** Children of several masters (`ldeps`), falling back to one `deps` per master. */
-  private async children<T extends { readonly orderId: number }>(
-    credentialId: string,
-    entity: 'orderVersion' | 'command' | 'fill',
+    entity: DepsEntity,
     masterIds: readonly number[],
     priority: Priority,
     parse: (body: unknown) => Parsed<T[]>,
   ): Promise<BrokerResult<T[]>> {
-    const wanted = new Set(masterIds);
-    const out: T[] = [];
-    for (let i = 0; i < masterIds.length; i += LDEPS_CHUNK) {
-      const ids = masterIds.slice(i, i + LDEPS_CHUNK);
-      const many = await this.query(
-        credentialId,
-        { endpoint: `${entity}/ldeps`, query: { masterids: ids.join(',') } },
-        priority,
-        parse,
-      );
-      if (many.ok) {
-        out.push(...many.value);
-        continue;
+    const lane = this.lane(credentialId);
+    const one = (id: number) =>
+      this.query(credentialId, { endpoint: `${entity}/deps`, query: { masterid: id } }, priority, parse);
+    const chunk = async (ids: readonly number[]): Promise<BrokerResult<T[]>> => {
+      if (ids.length > 1 && !lane.noLdeps.has(entity)) {
+        const many = await this.query(
+          credentialId,
+          { endpoint: `${entity}/ldeps`, query: { masterids: ids.join(',') } },
+          priority,
+          parse,
+        );
+        if (many.ok) return many;
+        if (many.error.kind !== 'rejected' && many.error.reason !== 'UnexpectedPayload') return many;
+        if (many.error.kind === 'rejected') lane.noLdeps.add(entity);
       }
-      if (many.error.kind !== 'rejected' && many.error.reason !== 'UnexpectedPayload') return many;
-      const each = await Promise.all(
-        ids.map((id) =>
-          this.query(credentialId, { endpoint: `${entity}/deps`, query: { masterid: id } }, priority, parse),
-        ),
-      );
+      const each = await Promise.all(ids.map(one));
+      const out: T[] = [];
       for (const r of each) {
         if (!r.ok) return r;
         out.push(...r.value);
       }
+      return ok(out);
+    };
+    const chunks: number[][] = [];
+    for (let i = 0; i < masterIds.length; i += LDEPS_CHUNK) chunks.push(masterIds.slice(i, i + LDEPS_CHUNK));
+    const answers = await Promise.all(chunks.map(chunk));
+    const out: T[] = [];
+    for (const r of answers) {
+      if (!r.ok) return r;
+      out.push(...r.value);
     }
-    return ok(out.filter((x) => wanted.has(x.orderId)));
+    return ok(out);
+  }
+
+  /** The credential's coalesced reads. Account reads are shared only while no mutation intervened. */
+  private laneReads(credentialId: string, lane: () => Lane): LaneReads {
+    const { readsMs, strategyLinksMs } = this.coalesceOptions;
+    const generations = () => lane().generations;
+    // Every active account of the credential has asked: nobody else is coming.
+    const allAccounts = (asked: ReadonlySet<number>) =>
+      lane().accounts?.list.every((a) => !a.active || asked.has(a.id)) ?? false;
+    // The credential's only account asking: `deps` for it. Otherwise a `list`, every account's
+    // positions in one request, which a later read of any account may share while it is on its way.
+    const listsPositions = (ids: readonly number[]) =>
+      !lane().noPositionList &&
+      (ids.length > 1 || (lane().accounts?.list.filter((a) => a.active).length ?? 0) > 1);
+    const dropped = (endpoint: string) => (count: number, masters: readonly number[]) =>
+      this.log.warn(
+        { credentialId, endpoint, accounts: masters, dropped: count },
+        'dropped records of other accounts',
+      );
+    const byAccount = <T extends { readonly accountId: number }>(
+      entity: 'position' | 'order',
+      parse: (body: unknown) => Parsed<T[]>,
+      list: ((ids: readonly number[]) => boolean) | null,
+    ) =>
+      new ReadBatcher<T>({
+        load: async (ids, priority) => {
+          if (list?.(ids)) {
+            const all = await this.query(credentialId, { endpoint: `${entity}/list` }, priority, parse);
+            if (all.ok || all.error.kind !== 'rejected') return { result: all, all: true };
+            lane().noPositionList = true;
+          }
+          return { result: await this.depsOf(credentialId, entity, ids, priority, parse), all: false };
+        },
+        masterOf: (row) => row.accountId,
+        windowMs: readsMs,
+        maxMasters: LDEPS_CHUNK,
+        complete: allAccounts,
+        ...(list ? { coversAll: list } : {}),
+        generations,
+        onForeign: dropped(`${entity}/deps`),
+      });
+    const byOrder = <T extends { readonly orderId: number }>(
+      entity: 'orderVersion' | 'command' | 'fill',
+      parse: (body: unknown) => Parsed<T[]>,
+    ) =>
+      new ReadBatcher<T>({
+        load: async (ids, priority) => ({
+          result: await this.depsOf(credentialId, entity, ids, priority, parse),
+          all: false,
+        }),
+        masterOf: (row) => row.orderId,
+        windowMs: readsMs,
+        maxMasters: LDEPS_CHUNK,
+      });
+    return {
+      positions: byAccount('position', parsePositionList, listsPositions),
+      orders: byAccount('order', parseOrderList, null),
+      orderList: new ReadBatcher<VenueOrder>({
+        load: async (_ids, priority) => ({
+          result: await this.query(credentialId, { endpoint: 'order/list' }, priority, parseOrderList),
+          all: true,
+        }),
+        masterOf: (row) => row.accountId,
+        windowMs: readsMs,
+        maxMasters: Number.MAX_SAFE_INTEGER,
+        complete: allAccounts,
+        coversAll: () => true,
+        generations,
+      }),
+      versions: byOrder('orderVersion', parseOrderVersionList),
+      commands: byOrder('command', parseCommandList),
+      fills: byOrder('fill', parseFillList),
+      strategyLinks: new ReadBatcher<VenueOrderStrategyLink>({
+        load: async (ids, priority) => ({
+          result: await this.depsOf(
+            credentialId,
+            'orderStrategyLink',
+            ids,
+            priority,
+            parseOrderStrategyLinkList,
+          ),
+          all: false,
+        }),
+        masterOf: (row) => row.orderStrategyId,
+        windowMs: strategyLinksMs,
+        maxMasters: LDEPS_CHUNK,
+        complete: () => lane().startsInFlight === 0,
+      }),
+    };
+  }
+
+  /**
+   * The entry order of a bracket strategy of this credential: from the event stream when its link
+   * has been seen there, else looked up together with the credential's other strategies.
+   */
+  private async strategyEntryOf(
+    credentialId: string,
+    strategyId: number,
+    priority: Priority,
+  ): Promise<number | null> {
+    const lane = this.lane(credentialId);
+    const streamed = lane.streamedLinks.get(strategyId);
+    if (streamed?.some((l) => /entry|^main$/i.test(l.label))) return strategyEntryOrderId(streamed);
+    const links = await lane.reads.strategyLinks.load([strategyId], priority);
+    return links.ok ? strategyEntryOrderId(links.value) : null;
   }
 
   /** Orders with their current version, client order id, contract name and (optionally) fills. */
@@ -937,24 +1127,23 @@ export class TradovateBroker implements Broker {
   ): Promise<BrokerResult<BrokerOrder[]>> {
     if (orders.length === 0) return ok([]);
     const ids = orders.map((o) => o.id);
+    const reads = this.lane(credentialId).reads;
     const [versions, commands, names, fills] = await Promise.all([
-      this.children(credentialId, 'orderVersion', ids, priority, parseOrderVersionList),
-      this.children(credentialId, 'command', ids, priority, parseCommandList),
+      reads.versions.load(ids, priority),
+      reads.commands.load(ids, priority),
       this.contractNames(
         credentialId,
         orders.map((o) => o.contractId).filter((c): c is number => c !== null),
         priority,
       ),
-      withFills
-        ? this.children(credentialId, 'fill', ids, priority, parseFillList)
-        : Promise.resolve(ok([] as VenueFill[])),
+      withFills ? reads.fills.load(ids, priority) : Promise.resolve(ok([] as VenueFill[])),
     ]);
     if (!versions.ok) return versions;
     if (!commands.ok) return commands;
     if (!names.ok) return names;
     if (!fills.ok) return fills;
     const latest = latestVersions(versions.value);
-    const clOrdIds = clientOrderIds(commands.value as VenueCommand[]);
+    const clOrdIds = clientOrderIds(commands.value);
     return ok(
       orders.map((o) => {
         const version = latest.get(o.id) ?? null;
@@ -976,15 +1165,27 @@ export class TradovateBroker implements Broker {
   ): Promise<BrokerResult<Map<number, string>>> {
     const lane = this.lane(credentialId);
     const missing = [...new Set(contractIds)].filter((id) => !lane.contractNames.has(id));
+    // Several accounts holding the same unknown contract ask for its name once.
     const fetched = await Promise.all(
-      missing.map((id) =>
-        this.query(credentialId, { endpoint: 'contract/item', query: { id } }, priority, parseContract),
-      ),
+      missing.map((id) => {
+        let naming = lane.naming.get(id);
+        if (!naming) {
+          naming = this.query(
+            credentialId,
+            { endpoint: 'contract/item', query: { id } },
+            priority,
+            parseContract,
+          ).then((r) => {
+            lane.naming.delete(id);
+            if (r.ok && r.value) lane.contractNames.set(r.value.id, r.value.name);
+            return r;
+          });
+          lane.naming.set(id, naming);
+        }
+        return naming;
+      }),
     );
-    for (const r of fetched) {
-      if (!r.ok && r.error.reason !== 'NotFound') return r;
-      if (r.ok && r.value) lane.contractNames.set(r.value.id, r.value.name);
-    }
+    for (const r of fetched) if (!r.ok && r.error.reason !== 'NotFound') return r;
     return ok(lane.contractNames);
   }
 
@@ -1004,12 +1205,7 @@ export class TradovateBroker implements Broker {
     if (!strategies.ok) return strategies.error.kind === 'rejected' ? ok(null) : strategies;
     const strategy = strategies.value.find((s) => s.accountId === accountId && s.uuid === clientOrderId);
     if (!strategy) return ok(null);
-    const links = await this.query(
-      credentialId,
-      { endpoint: 'orderStrategyLink/deps', query: { masterid: strategy.id } },
-      priority,
-      parseOrderStrategyLinkList,
-    );
+    const links = await this.lane(credentialId).reads.strategyLinks.load([strategy.id], priority);
     if (!links.ok) return links;
     return ok(strategyEntryOrderId(links.value));
   }
@@ -1077,13 +1273,21 @@ export class TradovateBroker implements Broker {
     return err(unavailable('UnexpectedPayload', `${request.endpoint}: ${parsed.error.message}`));
   }
 
+  /** A mutation of one account. Reads of the account sent before it ends are not shared after it. */
   private async mutate<T>(
     credentialId: string,
+    accountId: number,
     request: VenueRequest,
     priority: Priority,
     parse: (body: unknown) => Parsed<T>,
   ): Promise<BrokerResult<T>> {
-    const r = await this.client.call(credentialId, request, { mutation: true, priority });
+    this.touch(credentialId, accountId);
+    let r: Result<unknown, BrokerError>;
+    try {
+      r = await this.client.call(credentialId, request, { mutation: true, priority });
+    } finally {
+      this.touch(credentialId, accountId);
+    }
     if (!r.ok) return r;
     const parsed = parse(r.value);
     if (parsed.ok) return parsed;
@@ -1104,18 +1308,32 @@ export class TradovateBroker implements Broker {
     }
   }
 
+  /** The account changed (or may have): move its generation so no earlier read is shared. */
+  private touch(credentialId: string, accountId: number): void {
+    const generations = this.lane(credentialId).generations;
+    generations.set(accountId, (generations.get(accountId) ?? 0) + 1);
+  }
+
   private lane(credentialId: string): Lane {
     let lane = this.lanes.get(credentialId);
     if (!lane) {
-      lane = {
+      const created: Lane = {
         accounts: null,
         loadingAccounts: null,
         contracts: new Map(),
         resolving: new Map(),
         contractNames: new Map(),
+        naming: new Map(),
         orders: new Map(),
         placements: new Map(),
+        generations: new Map(),
+        noLdeps: new Set(),
+        noPositionList: false,
+        startsInFlight: 0,
+        streamedLinks: new Map(),
+        reads: this.laneReads(credentialId, () => created),
       };
+      lane = created;
       this.lanes.set(credentialId, lane);
     }
     return lane;
@@ -1128,6 +1346,7 @@ export class TradovateBroker implements Broker {
         this.log.debug({ credentialId, problem: parsed.error.message }, 'unreadable props event');
         return;
       }
+      this.observe(credentialId, parsed.value);
       this.options.onEvent?.({ type: 'props', credentialId, ...parsed.value });
       return;
     }
@@ -1138,6 +1357,40 @@ export class TradovateBroker implements Broker {
         'venue asked the socket to shut down',
       );
       this.options.onEvent?.({ type: 'shutdown', credentialId, reasonCode: s.reasonCode, reason: s.reason });
+    }
+  }
+
+  /**
+   * A venue event about the credential's entities: the accounts it concerns count as changed, and
+   * strategy links are kept so a placement can name its entry order without asking.
+   */
+  private observe(credentialId: string, event: PropsEvent): void {
+    const lane = this.lanes.get(credentialId);
+    if (!lane || REFERENCE_ENTITIES.has(event.entityType)) return;
+    for (const entity of event.entities) {
+      const orderId = venueId(entity.orderId);
+      const accountId =
+        venueId(entity.accountId) ??
+        (orderId !== null ? (lane.orders.get(orderId)?.accountId ?? null) : null);
+      if (accountId !== null) {
+        this.touch(credentialId, accountId);
+        continue;
+      }
+      // Not attributable to one account: none of the credential's earlier reads is shared any more.
+      for (const a of lane.accounts?.list ?? []) this.touch(credentialId, a.id);
+    }
+    if (event.entityType !== 'orderStrategyLink' || event.eventType === 'Deleted') return;
+    const links = parseOrderStrategyLinkList(event.entities);
+    if (!links.ok) return;
+    for (const link of links.value) {
+      const known = lane.streamedLinks.get(link.orderStrategyId) ?? [];
+      if (!known.some((l) => l.id === link.id)) known.push(link);
+      lane.streamedLinks.set(link.orderStrategyId, known);
+    }
+    while (lane.streamedLinks.size > STREAMED_LINKS) {
+      const oldest = lane.streamedLinks.keys().next().value;
+      if (oldest === undefined) break;
+      lane.streamedLinks.delete(oldest);
     }
   }
 

@@ -1,6 +1,12 @@
 /** The Tradovate adapter's public surface, for the composition root, the jobs wiring and the OAuth callback. */
-export type { CacheOptions, TimeoutOptions, TradovateBrokerOptions, TradovateEvent } from './broker.js';
-export { DEFAULT_CACHE, DEFAULT_TIMEOUTS, TradovateBroker } from './broker.js';
+export type {
+  CacheOptions,
+  CoalesceOptions,
+  TimeoutOptions,
+  TradovateBrokerOptions,
+  TradovateEvent,
+} from './broker.js';
+export { DEFAULT_CACHE, DEFAULT_COALESCE, DEFAULT_TIMEOUTS, TradovateBroker } from './broker.js';
 export type { BudgetUsage, RateLimitOptions, WindowLimiter, WindowLimiterFactory } from './limits.js';
 export { DEFAULT_LIMITS, memoryWindowLimiter } from './limits.js';
 export type { PoolOptions } from './pool.js';

@@ -1,6 +1,10 @@
 /**
  * Batches journal state changes from every lane into few statements. `update` resolves once the
  * change is durable, so a lane can wait for `sending` to be written before it calls the broker.
+ *
+ * Several batches may be written at once (the database pool serves them in parallel). That is safe
+ * because a row's next state is only queued after its previous one was written: `acked` follows the
+ * broker's answer, which follows the awaited `sending`. Within one batch the last update of a row wins.
  */
 import type { JournalStore, JournalUpdate } from './stores.js';
 
@@ -10,6 +14,8 @@ export interface JournalWriterOptions {
   readonly maxBatch?: number;
   /** Flush at the latest this long after the first waiting update. */
   readonly maxDelayMs?: number;
+  /** Batches written at the same time. */
+  readonly maxInFlight?: number;
 }
 
 interface Waiting {
@@ -22,14 +28,16 @@ export class JournalWriter {
   private readonly store: JournalStore;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
+  private readonly maxInFlight: number;
   private waiting: Waiting[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(options: JournalWriterOptions) {
     this.store = options.store;
     this.maxBatch = options.maxBatch ?? 500;
-    this.maxDelayMs = options.maxDelayMs ?? 5;
+    this.maxDelayMs = options.maxDelayMs ?? 2;
+    this.maxInFlight = options.maxInFlight ?? 4;
   }
 
   /** Queue updates; resolves when they are written. */
@@ -42,43 +50,46 @@ export class JournalWriter {
         if (left === 0) resolve();
       };
       for (const update of updates) this.waiting.push({ update, resolve: one, reject });
-      if (this.waiting.length >= this.maxBatch) this.flushSoon(0);
-      else this.flushSoon(this.maxDelayMs);
+      if (this.waiting.length >= this.maxBatch) this.pump();
+      else if (!this.timer) {
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.pump();
+        }, this.maxDelayMs);
+      }
     });
   }
 
-  /** Write everything waiting now. */
-  flush(): Promise<void> {
-    this.flushSoon(0);
-    return this.flushing;
-  }
-
-  private flushSoon(delayMs: number): void {
-    if (delayMs === 0) {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
-      this.flushing = this.flushing.then(() => this.writeBatch());
-      return;
+  /** Write everything waiting now, and wait for every write in flight. */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    while (this.waiting.length > 0 || this.inFlight.size > 0) {
+      this.pump();
+      await Promise.race(this.inFlight);
     }
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.flushing = this.flushing.then(() => this.writeBatch());
-    }, delayMs);
   }
 
-  private async writeBatch(): Promise<void> {
-    while (this.waiting.length > 0) {
+  /** Start batches while there is work and room. */
+  private pump(): void {
+    while (this.waiting.length > 0 && this.inFlight.size < this.maxInFlight) {
       const batch = this.waiting.splice(0, this.maxBatch);
-      // Several updates of one row in a batch: the last one wins, in order.
-      const last = new Map<string, JournalUpdate>();
-      for (const w of batch) last.set(w.update.id, w.update);
-      try {
-        await this.store.updateMany([...last.values()]);
-        for (const w of batch) w.resolve();
-      } catch (error) {
-        for (const w of batch) w.reject(error);
-      }
+      const write = this.writeBatch(batch).finally(() => {
+        this.inFlight.delete(write);
+        this.pump();
+      });
+      this.inFlight.add(write);
+    }
+  }
+
+  private async writeBatch(batch: readonly Waiting[]): Promise<void> {
+    const last = new Map<string, JournalUpdate>();
+    for (const w of batch) last.set(w.update.id, w.update);
+    try {
+      await this.store.updateMany([...last.values()]);
+      for (const w of batch) w.resolve();
+    } catch (error) {
+      for (const w of batch) w.reject(error);
     }
   }
 }

@@ -30,6 +30,8 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'per-second': { type: 'string', default: '10' },
     'per-minute': { type: 'string', default: '5000' },
+    /** Accounts in flight at once across all lanes (ENGINE_CONCURRENCY). */
+    concurrency: { type: 'string', default: '1024' },
   },
 });
 const N = Number(values.accounts);
@@ -54,7 +56,16 @@ class SimHost {
   ready!: Promise<{ restUrl: string; wsUrl: string; users: SimUser[] }>;
   readonly child: ChildProcess;
   constructor(args: string[]) {
-    this.child = fork(join(here, 'sim-host.ts'), args, { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+    this.child = fork(join(here, 'sim-host.ts'), args, {
+      execArgv: [
+        '--import',
+        'tsx',
+        ...(process.env.BENCH_SIM_PROFILE
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SIM_PROFILE}`]
+          : []),
+      ],
+      stdio: 'inherit',
+    });
     this.ready = new Promise((resolve, reject) => {
       this.child.once('exit', (code) => reject(new Error(`simulator exited (${code})`)));
       this.child.on('message', (m: Record<string, unknown>) => {
@@ -137,7 +148,7 @@ async function main(): Promise<void> {
     TRADOVATE_RATE_PER_MINUTE: values['per-minute']!,
     TRADOVATE_RATE_PER_HOUR: '100000',
     TRADOVATE_POOL_MAX_SOCKETS: String(Math.max(M, 1)),
-    ENGINE_CONCURRENCY: '256',
+    ENGINE_CONCURRENCY: values.concurrency!,
     ...(pg ? { DATABASE_URL: pg, TRADECAST_ENCRYPTION_KEY: randomBytes(32).toString('base64') } : {}),
   });
   const log = createLogger({ level: 'warn', destination: process.stderr });

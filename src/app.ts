@@ -41,7 +41,7 @@ import { Engine } from './engine/engine.js';
 import { createHttpServer, createLinkIssuer, type HttpServer, type OAuthLinking } from './http/index.js';
 import { createJobs, type Jobs } from './jobs/index.js';
 import type { Logger } from './log.js';
-import { CompositeNotifier, type Notifier } from './ports/notifier.js';
+import { CompositeNotifier, type Notifier, notifyUser } from './ports/notifier.js';
 
 export interface AppOptions {
   readonly config: Config;
@@ -326,18 +326,14 @@ async function credentialStateChanged(input: {
       state === 'locked'
         ? 'Tradovate asks for a captcha: sign in on Tradovate once, wait an hour, then /status. Nothing will retry until then.'
         : 'Run /link to authorize tradecast again.';
-    const identities = await stores.users.listIdentities(credential.ownerUserId);
-    for (const identity of identities) {
-      if (identity.platform !== 'discord' && identity.platform !== 'telegram') continue;
-      await notifier.notify({
-        type: 'credential_state',
-        to: { platform: identity.platform, userId: identity.externalId },
-        credentialLabel: credential.label,
-        state,
-        reason,
-        hint,
-      });
-    }
+    await notifyUser(stores.users, notifier, credential.ownerUserId, (to) => ({
+      type: 'credential_state',
+      to,
+      credentialLabel: credential.label,
+      state,
+      reason,
+      hint,
+    }));
     log.warn({ credentialId, state, reason }, 'credential needs attention; owner told');
   } catch (error) {
     log.error({ err: error, credentialId, state }, 'could not record a credential state change');

@@ -9,7 +9,6 @@ import type {
   Broker,
   BrokerOrder,
   BrokerPosition,
-  BrokerResult,
   CallOptions,
   ContractInfo,
 } from '../brokers/broker.js';
@@ -105,14 +104,14 @@ export class AccountProgram {
     if (current !== 0 && Math.sign(current) !== Math.sign(signed) && !entryDone) {
       const closed = await this.closeContract(contract, 'exit');
       if (closed) return closed;
-      return this.placeEntry(side, contract, 0);
+      return this.placeEntry(side, contract);
     }
     const max = task.account.maxPosition;
     if (max !== null && !entryDone && Math.abs(current + signed) > max) {
       return this.outcome('skipped', 0, `max_position: ${Math.abs(current + signed)} would exceed ${max}`);
     }
     if (current === 0 || (entryDone && Math.abs(current) <= task.quantity)) {
-      return this.placeEntry(side, contract, current);
+      return this.placeEntry(side, contract);
     }
     return this.addToPosition(
       side,
@@ -122,7 +121,7 @@ export class AccountProgram {
   }
 
   /** A fresh entry with its take-profit and stop in one broker call. */
-  private async placeEntry(side: Side, contract: ContractInfo, _current: number): Promise<AccountOutcome> {
+  private async placeEntry(side: Side, contract: ContractInfo): Promise<AccountOutcome> {
     const { signal, quantity } = this.task;
     const tp = signal.takeProfit
       ? bracketLevel(signal.takeProfit, contract.tickSize, signal.referencePrice)
@@ -572,5 +571,3 @@ function priceFrom(
   const dir = (side === 'buy' ? 1 : -1) * (which === 'tp' ? 1 : -1);
   return roundToTick(position.averagePrice + dir * level.ticks * contract.tickSize, contract.tickSize);
 }
-
-export type { BrokerResult };

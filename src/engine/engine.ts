@@ -8,7 +8,7 @@
  */
 import type { Broker, BrokerResult, ContractInfo } from '../brokers/broker.js';
 import type { Clock } from '../domain/clock.js';
-import type { JournalEntry, OrderPlan } from '../domain/orders.js';
+import type { JournalEntry } from '../domain/orders.js';
 import { clientOrderId, TERMINAL_STATES } from '../domain/orders.js';
 import { gate, isEntry, mapSymbol, sizeFor } from '../domain/sizing.js';
 import { parseSymbol } from '../domain/symbols.js';
@@ -175,31 +175,26 @@ export class Engine {
       );
     });
 
-    const rows: NewJournalEntry[] = tasks.map((t) => {
-      const leg = isEntry(envelope.signal) ? 'entry' : 'liquidate';
-      const plan: OrderPlan = {
-        contract:
-          t.contract?.name ??
-          t.account.symbolMap[envelope.signal.symbol ?? ''] ??
-          envelope.signal.symbol ??
-          '*',
-        side: isEntry(envelope.signal) ? (envelope.signal.action as 'buy' | 'sell') : null,
-        quantity: t.quantity,
-      };
-      return {
+    // Entries and refusals are journaled up front, in one batch. Flatten orders are journaled by the
+    // program once it knows what is working.
+    const entry = isEntry(envelope.signal);
+    const leg = entry ? 'entry' : 'liquidate';
+    const upfront: NewJournalEntry[] = tasks
+      .filter((t) => entry || t.skip)
+      .map((t) => ({
         signalId,
         accountId: t.account.id,
         clientOrderId: clientOrderId(signalId, t.account.id, leg, 0),
         leg,
         seq: 0,
         state: t.failed ? 'rejected' : t.skip ? 'skipped' : 'planned',
-        plan,
+        plan: {
+          contract: t.contract?.name ?? accountSymbol(t.account, envelope.signal.symbol) ?? '*',
+          side: entry ? (envelope.signal.action as 'buy' | 'sell') : null,
+          quantity: t.quantity,
+        },
         reason: t.skip,
-      };
-    });
-    // Flatten rows are written per order by the program once it knows what is working; only
-    // entries and skips are journaled up front.
-    const upfront = rows.filter((r) => r.leg === 'entry' || r.state !== 'planned');
+      }));
     const written = upfront.length > 0 ? await this.options.journal.insertMany(upfront) : [];
     const byAccount = new Map<string, JournalEntry>(written.map((w) => [w.accountId, w]));
 

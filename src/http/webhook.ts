@@ -18,7 +18,7 @@ import type { SubmitHooks } from '../engine/engine.js';
 import { alertDedupKeys, type DedupKeys } from '../engine/idempotency.js';
 import type { FanoutProgress } from '../engine/summary.js';
 import type { Logger } from '../log.js';
-import type { Destination, Notifier } from '../ports/notifier.js';
+import { type Destination, type Notifier, privateDestinations } from '../ports/notifier.js';
 import type { HttpMetrics } from './metrics.js';
 import type { HttpCommands, HttpStores } from './ports.js';
 import { hashToken, sameHash } from './tokens.js';
@@ -276,10 +276,7 @@ async function reportDestinations(deps: WebhookDeps, source: WebhookSource): Pro
     return [{ platform: channel.platform, chatId: channel.chatId }, ...extra];
   }
   if (report) return toReport;
-  const identities = await users.listIdentities(source.ownerUserId);
-  return identities
-    .filter((i) => i.platform === 'discord' || i.platform === 'telegram')
-    .map((i) => ({ platform: i.platform, userId: i.externalId }));
+  return privateDestinations(users, source.ownerUserId);
 }
 
 type Report =

@@ -19,8 +19,7 @@ import {
 } from '../engine/reconciler.js';
 import type { SettingsStore } from '../engine/stores.js';
 import type { Logger } from '../log.js';
-import type { Destination, Notifier } from '../ports/notifier.js';
-import type { IdentityDirectory } from './owners.js';
+import type { Destination, IdentityDirectory, Notifier } from '../ports/notifier.js';
 import { ReconcileJob } from './reconcile.js';
 import {
   DatabaseRunCoordinator,

@@ -6,7 +6,7 @@ import type { AccountReconciliation, Finding, ReconcileReport, Reconciler } from
 import type { SettingsStore } from '../engine/stores.js';
 import type { Logger } from '../log.js';
 import type { Destination, Notifier } from '../ports/notifier.js';
-import { type IdentityDirectory, notifyUser } from './owners.js';
+import { type IdentityDirectory, notifyUser } from '../ports/notifier.js';
 
 /** Settings key of the last cycle's report, so any instance's dashboard can show it. */
 export const LAST_RECONCILIATION_KEY = 'reconcile.last';

@@ -19,7 +19,7 @@ import type { BrokerName, CredentialState } from '../domain/types.js';
 import { runPool } from '../engine/pool.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../ports/notifier.js';
-import { type IdentityDirectory, notifyUser } from './owners.js';
+import { type IdentityDirectory, notifyUser } from '../ports/notifier.js';
 
 const MINUTE = 60_000;
 

@@ -55,3 +55,36 @@ export class CompositeNotifier implements Notifier {
     );
   }
 }
+
+/** The identities of a user; `UsersRepository` satisfies it. */
+export interface IdentityDirectory {
+  listIdentities(
+    userId: string,
+  ): Promise<readonly { readonly platform: Platform; readonly externalId: string }[]>;
+}
+
+/** Chat platforms that can reach a person privately. */
+const CHAT_PLATFORMS: ReadonlySet<Platform> = new Set(['discord', 'telegram']);
+
+/** Where a user can be told something privately: each of their Discord and Telegram identities. */
+export async function privateDestinations(users: IdentityDirectory, userId: string): Promise<Destination[]> {
+  const identities = await users.listIdentities(userId);
+  return identities
+    .filter((i) => CHAT_PLATFORMS.has(i.platform))
+    .map((i) => ({ platform: i.platform, userId: i.externalId }));
+}
+
+/**
+ * Send one notification per chat identity of `userId`; returns how many were sent. Failures of a
+ * transport are the notifier's to report; this resolves once all were handed over.
+ */
+export async function notifyUser(
+  users: IdentityDirectory,
+  notifier: Notifier,
+  userId: string,
+  build: (to: Destination) => Notification,
+): Promise<number> {
+  const destinations = await privateDestinations(users, userId);
+  for (const to of destinations) await notifier.notify(build(to));
+  return destinations.length;
+}

@@ -185,11 +185,11 @@ export class Handlers {
   private async confirm(interaction: ButtonInteraction, token: string): Promise<void> {
     const principal = principalOf(interaction);
     const { commands } = this.app;
-    const owner = commands.confirmationOwner(token);
-    if (owner !== ownerKey(principal)) {
+    const state = commands.confirmationState(principal, token);
+    if (state !== 'mine') {
       const refusal = await commands.confirm(principal, token, { dedupKey: `discord:${interaction.id}` });
       // A question nobody can answer any more loses its buttons; someone else's stays as it is.
-      if (owner === null) await interaction.update(asEdit(renderReply(refusal)));
+      if (state === 'gone') await interaction.update(asEdit(renderReply(refusal)));
       else await interaction.reply({ ...asNew(renderReply(refusal)), flags: EPHEMERAL });
       return;
     }
@@ -206,7 +206,7 @@ export class Handlers {
       await interaction.update({ content: 'Cancelled; nothing was sent.', embeds: [], components: [] });
       return;
     }
-    if (commands.confirmationOwner(token) === null) {
+    if (commands.confirmationState(principal, token) === 'gone') {
       await interaction.update({
         content: 'This question has expired; nothing was sent.',
         embeds: [],
@@ -403,9 +403,6 @@ export function principalOf(interaction: ChatInputCommandInteraction | ButtonInt
     ...(channel && 'name' in channel && channel.name ? { chatTitle: channel.name } : {}),
   };
 }
-
-/** How the command layer names a principal's confirmations (`confirmationOwner`). */
-const ownerKey = (p: Principal) => `${p.platform}:${p.userId}`;
 
 const channelName = (message: Message) =>
   'name' in message.channel ? message.channel.name : message.channelId;

@@ -411,7 +411,7 @@ export class TelegramHandlers {
     if (reply.kind === 'error' && reply.code === 'confirmation_invalid') {
       live.cancel();
       await answer(reply.message, true);
-      if (app.commands.confirmationOwner(token) === null) {
+      if (app.commands.confirmationState(principal, token) === 'gone') {
         await this.closeConfirmation(
           token,
           chatId,

@@ -375,9 +375,14 @@ export class CommandService {
     return Math.max(1, Math.round((link.expiresAt.getTime() - this.options.clock.now().getTime()) / 60_000));
   }
 
-  /** Whether a confirmation token exists and belongs to someone else (so a transport can say so). */
-  confirmationOwner(token: string): string | null {
-    return this.confirmations.get(token)?.principalKey ?? null;
+  /**
+   * Whose a pending confirmation is, seen from `principal`: `mine`, `other` (someone else's: the
+   * transport keeps the question for its owner), or `gone` (expired, cancelled or used).
+   */
+  confirmationState(principal: Principal, token: string): 'mine' | 'other' | 'gone' {
+    const pending = this.confirmations.get(token);
+    if (!pending || pending.expiresAt < this.options.clock.now().getTime()) return 'gone';
+    return pending.principalKey === principalKey(principal) ? 'mine' : 'other';
   }
 
   /** Drop a pending confirmation (the caller pressed cancel). Only its owner may cancel it. */

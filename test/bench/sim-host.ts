@@ -8,7 +8,8 @@
  * IPC out: { type: 'ready', restUrl, wsUrl, users } then one answer per request ({ type, id, ... }).
  */
 import { parseArgs } from 'node:util';
-import { DEMO_OAUTH_CLIENT, type SimUserOption, startSimulator } from '../fakes/tradovate/server.js';
+import { type SimUserOption, startSimulator } from '../fakes/tradovate/server.js';
+import { linkViaOAuth } from '../integration/tradovate/harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -66,31 +67,6 @@ const sim = await startSimulator({
   ws: { maxSocketsPerUser: 50 },
 });
 
-/** Link every user through the OAuth code flow, as the linking page would, 50 at a time. */
-async function link(user: SimUserOption): Promise<{ accessToken: string; expiresAt: string }> {
-  const authorize = new URL(sim.oauthAuthorizeUrl);
-  authorize.searchParams.set('response_type', 'code');
-  authorize.searchParams.set('client_id', DEMO_OAUTH_CLIENT.clientId);
-  authorize.searchParams.set('redirect_uri', DEMO_OAUTH_CLIENT.redirectUris[0]!);
-  sim.oauth.user = user.name;
-  const res = await fetch(authorize, { redirect: 'manual' });
-  const code = new URL(res.headers.get('location')!).searchParams.get('code');
-  const body = new URLSearchParams({
-    grant_type: 'authorization_code',
-    code: code!,
-    client_id: DEMO_OAUTH_CLIENT.clientId,
-    client_secret: DEMO_OAUTH_CLIENT.clientSecret,
-    redirect_uri: DEMO_OAUTH_CLIENT.redirectUris[0]!,
-  });
-  const token = (await (
-    await fetch(`http://127.0.0.1:${sim.port}/auth/oauthtoken`, { method: 'POST', body })
-  ).json()) as { access_token: string; expires_in: number };
-  return {
-    accessToken: token.access_token,
-    expiresAt: new Date(Date.now() + token.expires_in * 1000).toISOString(),
-  };
-}
-
 const linked: { name: string; userId: number; accounts: { id: number; name: string }[]; secret: object }[] =
   [];
 // The authorize page approves `sim.oauth.user`; link one user at a time so each code is the right user's.
@@ -99,7 +75,7 @@ for (const user of users) {
     name: user.name,
     userId: user.userId,
     accounts: [...user.accounts],
-    secret: await link(user),
+    secret: await linkViaOAuth(sim, user.name),
   });
 }
 sim.resetCounters();

@@ -23,10 +23,3 @@ export function requireId(id: string, what: string): bigint {
 export const idString = (id: bigint): string => id.toString();
 
 export const nullableIdString = (id: bigint | null): string | null => (id === null ? null : id.toString());
-
-/** Splits `items` into slices of at most `size`, to stay under the 65,535 bind parameters of one statement. */
-export function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}

@@ -2,7 +2,7 @@ import { asc, count, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { type JournalEntry, ORDER_STATES, type OrderState, TERMINAL_STATES } from '../../domain/orders.js';
 import type { Db } from '../client.js';
 import { orderJournal } from '../schema/index.js';
-import { chunks, idString, parseId, requireId } from './ids.js';
+import { idString, parseId, requireId } from './ids.js';
 import type { JournalUpdate, NewJournalEntry } from './types.js';
 
 type JournalRow = typeof orderJournal.$inferSelect;
@@ -13,9 +13,6 @@ const toEntry = (row: JournalRow): JournalEntry => ({
   signalId: idString(row.signalId),
   accountId: idString(row.accountId),
 });
-
-/** Rows per statement: 1,000 rows × 9 columns stays far below PostgreSQL's 65,535 bind parameters. */
-const CHUNK_ROWS = 1000;
 
 const NON_TERMINAL_STATES: readonly OrderState[] = ORDER_STATES.filter((s) => !TERMINAL_STATES.has(s));
 
@@ -31,70 +28,91 @@ export class JournalRepository {
   }
 
   /**
-   * Writes entries with one multi-row INSERT per 1,000 rows, all in one transaction: a fan-out is
+   * Writes entries with one INSERT … SELECT over a single JSON parameter: one statement however many
+   * rows (no bind-parameter limit, no statement text growing with the rows), so a fan-out is
    * journaled completely or not at all. Returns the entries in input order.
    *
    * @throws on a duplicate client order id (nothing is written then).
    */
   async insertMany(entries: readonly NewJournalEntry[]): Promise<JournalEntry[]> {
     if (entries.length === 0) return [];
-    const values = entries.map((e) => ({
-      signalId: requireId(e.signalId, 'signal'),
-      accountId: requireId(e.accountId, 'account'),
-      clientOrderId: e.clientOrderId,
+    const rows = entries.map((e) => ({
+      signal_id: requireId(e.signalId, 'signal').toString(),
+      account_id: requireId(e.accountId, 'account').toString(),
+      client_order_id: e.clientOrderId,
       leg: e.leg,
       seq: e.seq,
       state: e.state,
       plan: e.plan,
-      brokerOrderIds: [...(e.brokerOrderIds ?? [])],
+      broker_order_ids: e.brokerOrderIds ?? [],
       reason: e.reason ?? null,
     }));
-    const rows = await this.#db.transaction(async (tx) => {
-      const out: JournalRow[] = [];
-      for (const chunk of chunks(values, CHUNK_ROWS)) {
-        out.push(...(await tx.insert(orderJournal).values(chunk).returning()));
-      }
-      return out;
-    });
+    // Raw, because drizzle's INSERT … SELECT would name the identity column too.
+    const result = await this.#db.execute(
+      sql`insert into ${orderJournal} (signal_id, account_id, client_order_id, leg, seq, state, plan,
+          broker_order_ids, reason)
+        select x.signal_id, x.account_id, x.client_order_id, x.leg, x.seq, x.state, x.plan,
+          x.broker_order_ids, x.reason
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(signal_id bigint, account_id bigint,
+          client_order_id text, leg text, seq integer, state text, plan jsonb, broker_order_ids jsonb,
+          reason text)
+        returning id::text as id, client_order_id, (extract(epoch from created_at) * 1000)::float8 as at`,
+    );
+    const written = resultRows<{ id: string; client_order_id: string; at: number }>(result).map((r) => ({
+      id: r.id,
+      clientOrderId: r.client_order_id,
+      createdAt: new Date(Number(r.at)),
+    }));
     // RETURNING order is not promised by SQL, so match rows back by client order id.
-    const byClientOrderId = new Map(rows.map((r) => [r.clientOrderId, r]));
-    return entries.map((e) => toEntry(byClientOrderId.get(e.clientOrderId)!));
+    const byClientOrderId = new Map(written.map((r) => [r.clientOrderId, r]));
+    return entries.map((e) => {
+      const row = byClientOrderId.get(e.clientOrderId)!;
+      return {
+        id: row.id,
+        signalId: e.signalId,
+        accountId: e.accountId,
+        clientOrderId: e.clientOrderId,
+        leg: e.leg,
+        seq: e.seq,
+        state: e.state,
+        plan: e.plan,
+        brokerOrderIds: [...(e.brokerOrderIds ?? [])],
+        reason: e.reason ?? null,
+        createdAt: row.createdAt,
+        updatedAt: row.createdAt,
+      };
+    });
   }
 
   /**
-   * Applies state changes with one UPDATE … FROM (VALUES …) per 1,000 entries, in one transaction.
+   * Applies state changes with one UPDATE … FROM over a single JSON parameter (one atomic statement).
    * Omitted `brokerOrderIds` and `reason` keep their stored values. Transitions are not checked here:
    * the engine owns the state machine. Returns how many entries were updated.
    */
   async updateMany(updates: readonly JournalUpdate[]): Promise<number> {
     if (updates.length === 0) return 0;
-    return this.#db.transaction(async (tx) => {
-      let updated = 0;
-      for (const chunk of chunks(updates, CHUNK_ROWS)) {
-        // Every value carries a cast so the VALUES list has types even for a column of nulls.
-        const rows = chunk.map(
-          (u) =>
-            sql`(${requireId(u.id, 'journal entry').toString()}::bigint, ${u.state}::text, ${
-              u.brokerOrderIds === undefined ? null : JSON.stringify(u.brokerOrderIds)
-            }::jsonb, ${u.reason === undefined}::boolean, ${u.reason ?? null}::text)`,
-        );
-        const result = await tx
-          .update(orderJournal)
-          .set({
-            state: sql`v.state`,
-            brokerOrderIds: sql`coalesce(v.broker_order_ids, ${orderJournal.brokerOrderIds})`,
-            reason: sql`case when v.keep_reason then ${orderJournal.reason} else v.reason end`,
-            updatedAt: sql`now()`,
-          })
-          .from(
-            sql`(values ${sql.join(rows, sql`, `)}) as v(id, state, broker_order_ids, keep_reason, reason)`,
-          )
-          .where(sql`${orderJournal.id} = v.id`)
-          .returning({ id: orderJournal.id });
-        updated += result.length;
-      }
-      return updated;
-    });
+    const rows = updates.map((u) => ({
+      id: requireId(u.id, 'journal entry').toString(),
+      state: u.state,
+      broker_order_ids: u.brokerOrderIds ?? null,
+      keep_reason: u.reason === undefined,
+      reason: u.reason ?? null,
+    }));
+    const result = await this.#db
+      .update(orderJournal)
+      .set({
+        state: sql`v.state`,
+        brokerOrderIds: sql`coalesce(v.broker_order_ids, ${orderJournal.brokerOrderIds})`,
+        reason: sql`case when v.keep_reason then ${orderJournal.reason} else v.reason end`,
+        updatedAt: sql`now()`,
+      })
+      .from(
+        sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(id bigint, state text,
+          broker_order_ids jsonb, keep_reason boolean, reason text)`,
+      )
+      .where(sql`${orderJournal.id} = v.id`)
+      .returning({ id: orderJournal.id });
+    return result.length;
   }
 
   /** A signal's entries, by account then leg order. */
@@ -144,4 +162,10 @@ export class JournalRepository {
       );
     return rows.map(toEntry);
   }
+}
+
+/** The rows of a raw statement: postgres.js answers with an array of rows, PGlite with `{ rows }`. */
+function resultRows<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
 }

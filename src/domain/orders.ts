@@ -2,9 +2,11 @@
 import type { Side } from './types.js';
 
 /**
- * planned → sending → acked | rejected | unknown; unknown → acked | rejected | reconciled (settled by
- * looking the client order id up); planned → skipped (a gate or sizing refused it). Terminal:
- * acked, rejected, reconciled, skipped.
+ * planned → acked | rejected | unknown; unknown → acked | rejected | reconciled (settled by looking
+ * the client order id up); planned → skipped (a gate or sizing refused it). A row is not written
+ * again between its journaling and its send, so a planned row left by a stopped process may have
+ * reached the broker: recovery looks it up first. `sending` marks the reconciler's own repairs
+ * while they are in flight. Terminal: acked, rejected, reconciled, skipped.
  */
 export const ORDER_STATES = [
   'planned',
@@ -24,7 +26,7 @@ export const TERMINAL_STATES: ReadonlySet<OrderState> = new Set([
 ]);
 
 const NEXT: Readonly<Record<OrderState, readonly OrderState[]>> = {
-  planned: ['sending', 'skipped', 'rejected'],
+  planned: ['acked', 'rejected', 'unknown', 'skipped', 'sending'],
   sending: ['acked', 'rejected', 'unknown'],
   unknown: ['acked', 'rejected', 'reconciled', 'unknown'],
   acked: ['reconciled'],
@@ -95,4 +97,11 @@ export function clientOrderId(signalId: string, accountId: string, leg: OrderLeg
     liquidate: 'l',
   };
   return `tc.${signalId}.${accountId}.${legCode[leg]}${seq}`.slice(0, 64);
+}
+
+/** Legs that place an order under their client order id (and can be looked up by it). */
+export function placesOrder(leg: OrderLeg): boolean {
+  return (
+    leg === 'entry' || leg === 'exit' || leg === 'liquidate' || leg === 'take_profit' || leg === 'stop_loss'
+  );
 }

@@ -14,7 +14,7 @@ import type {
 } from '../brokers/broker.js';
 import type { BrokerError } from '../brokers/errors.js';
 import type { JournalEntry, OrderLeg, OrderPlan } from '../domain/orders.js';
-import { clientOrderId, TERMINAL_STATES } from '../domain/orders.js';
+import { clientOrderId, placesOrder, TERMINAL_STATES } from '../domain/orders.js';
 import { bracketLevel } from '../domain/sizing.js';
 import { roundToTick } from '../domain/symbols.js';
 import type { Account, Side, Signal } from '../domain/types.js';
@@ -31,8 +31,17 @@ export interface AccountTask {
   readonly contract: ContractInfo | null;
   /** Contracts after sizing (0 for flatten and close). */
   readonly quantity: number;
-  /** Journal rows already written for this account and signal, by client order id. */
-  readonly existing: ReadonlyMap<string, JournalEntry>;
+  /**
+   * Journal rows already written for this account and signal, by client order id. A promise, so
+   * the program's first read at the broker overlaps the fan-out's journal write; nothing is sent
+   * before it resolves.
+   */
+  readonly existing: Promise<ReadonlyMap<string, JournalEntry>>;
+  /**
+   * Run again after a restart: a row not yet settled may already have reached the broker, so it
+   * is looked up before anything is sent under its client order id.
+   */
+  readonly resumed: boolean;
   readonly startedAt: number;
 }
 
@@ -59,6 +68,7 @@ const opposite = (side: Side): Side => (side === 'buy' ? 'sell' : 'buy');
 export class AccountProgram {
   private seq = 0;
   private entryStepped = false;
+  private rows: ReadonlyMap<string, JournalEntry> = new Map();
   private readonly ref: AccountRef;
   private readonly ids: string[] = [];
 
@@ -74,6 +84,7 @@ export class AccountProgram {
     try {
       const { action } = this.task.signal;
       outcome = action === 'buy' || action === 'sell' ? await this.entry(action) : await this.flatten();
+      this.rows = await this.task.existing;
     } catch (error) {
       // A bug or a storage failure: report it as unknown for this account, never as a rejection.
       this.deps.log.error({ err: error, accountId: this.task.account.id }, 'account program failed');
@@ -81,7 +92,7 @@ export class AccountProgram {
     }
     // The entry was journaled up front; a gate met in the lane (max position, a failed read) means it
     // was never sent: close its row with the reason.
-    const entry = this.task.existing.get(this.idFor('entry', 0));
+    const entry = this.rows.get(this.idFor('entry', 0));
     if (entry?.state === 'planned' && !this.entryStepped) {
       const state = outcome.kind === 'skipped' ? 'skipped' : 'rejected';
       await this.deps.writer.update([{ id: entry.id, state, reason: outcome.reason ?? 'not sent' }]);
@@ -94,12 +105,13 @@ export class AccountProgram {
     const contract = task.contract!;
     const positions = await this.deps.broker.positions(this.ref, QUERY);
     if (!positions.ok) return this.fromError(positions.error, 'positions');
+    this.rows = await task.existing;
     const current = positions.value.find((p) => p.contract === contract.name)?.netQuantity ?? 0;
     const signed = side === 'buy' ? task.quantity : -task.quantity;
 
     // The entry row decides: once it is acked (by an earlier run), the position we see includes it.
     const entryId = this.idFor('entry', 0);
-    const entryDone = isDone(task.existing.get(entryId));
+    const entryDone = isDone(this.rows.get(entryId));
 
     if (current !== 0 && Math.sign(current) !== Math.sign(signed) && !entryDone) {
       const closed = await this.closeContract(contract, 'exit');
@@ -395,7 +407,8 @@ export class AccountProgram {
     if (leg === 'entry') this.entryStepped = true;
     const cid = this.idFor(leg, seq);
     const { journal, writer, broker } = this.deps;
-    let row = this.task.existing.get(cid);
+    this.rows = await this.task.existing;
+    let row = this.rows.get(cid);
     if (row && isDone(row)) {
       this.ids.push(...row.brokerOrderIds);
       return { ok: true, value: null, brokerOrderIds: row.brokerOrderIds };
@@ -403,8 +416,9 @@ export class AccountProgram {
     if (row && TERMINAL_STATES.has(row.state)) {
       return { ok: false, outcome: 'rejected', reason: row.reason ?? 'rejected' };
     }
-    if (row && row.state !== 'planned' && placesOrder(leg)) {
-      // Left in flight by an earlier run: only a lookup that gets through may lead to a send.
+    if (row && (this.task.resumed || row.state !== 'planned') && placesOrder(row.leg)) {
+      // Left by an earlier run: it may have reached the broker (a row is not written again between
+      // its journaling and its send), so only a lookup that gets through may lead to a send.
       const found = await broker.findOrder(this.ref, cid, QUERY);
       if (!found.ok) {
         const reason = `${found.error.reason}: could not look the order up: ${found.error.message}`;
@@ -430,7 +444,7 @@ export class AccountProgram {
       ]);
     }
     const id = row!.id;
-    await writer.update([{ id, state: 'sending' }]);
+    // No write between the journal row and the send: recovery looks every unsettled row up.
     let result = await send(cid);
     if (!result.ok && result.error.kind === 'outcome_unknown' && placesOrder(leg)) {
       const settled = await this.settle(cid);
@@ -509,12 +523,6 @@ const SETTLED_BY_ABSENCE: ReadonlySet<string> = new Set(['Disconnected', 'Server
 
 function isDone(row: JournalEntry | undefined): boolean {
   return row !== undefined && (row.state === 'acked' || row.state === 'reconciled');
-}
-
-function placesOrder(leg: OrderLeg): boolean {
-  return (
-    leg === 'entry' || leg === 'exit' || leg === 'liquidate' || leg === 'take_profit' || leg === 'stop_loss'
-  );
 }
 
 /**

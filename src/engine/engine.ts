@@ -9,7 +9,7 @@
 import type { Broker, BrokerResult, ContractInfo } from '../brokers/broker.js';
 import type { Clock } from '../domain/clock.js';
 import type { JournalEntry } from '../domain/orders.js';
-import { clientOrderId, TERMINAL_STATES } from '../domain/orders.js';
+import { clientOrderId, placesOrder, TERMINAL_STATES } from '../domain/orders.js';
 import { gate, isEntry, mapSymbol, sizeFor } from '../domain/sizing.js';
 import { parseSymbol } from '../domain/symbols.js';
 import type { Account, BrokerName, SignalEnvelope } from '../domain/types.js';
@@ -195,8 +195,14 @@ export class Engine {
         },
         reason: t.skip,
       }));
-    const written = upfront.length > 0 ? await this.options.journal.insertMany(upfront) : [];
-    const byAccount = new Map<string, JournalEntry>(written.map((w) => [w.accountId, w]));
+    // The programs start reading at the broker while the journal is written; none sends before it is.
+    const journaled = (
+      upfront.length > 0 ? this.options.journal.insertMany(upfront) : Promise.resolve([])
+    ).then((written) => {
+      return new Map<string, JournalEntry>(written.map((w) => [w.accountId, w]));
+    });
+    // A failed write is rethrown below, after the programs waiting on it have stopped.
+    journaled.catch(() => undefined);
 
     const outcomes: AccountOutcome[] = [];
     const runnable: AccountTask[] = [];
@@ -214,16 +220,18 @@ export class Engine {
         });
         continue;
       }
-      const existing = new Map<string, JournalEntry>();
-      const row = byAccount.get(t.account.id);
-      if (row) existing.set(row.clientOrderId, row);
+      const accountId = t.account.id;
       runnable.push({
         signalId,
         signal: envelope.signal,
         account: t.account,
         contract: t.contract,
         quantity: t.quantity,
-        existing,
+        existing: journaled.then((byAccount) => {
+          const row = byAccount.get(accountId);
+          return new Map(row ? [[row.clientOrderId, row]] : []);
+        }),
+        resumed: false,
         startedAt,
       });
     }
@@ -234,6 +242,7 @@ export class Engine {
       outcomes.push(o);
       progress.report(outcomes.length);
     });
+    await journaled;
     await this.writer.flush();
 
     const summary = summarize(this.base(signalId, envelope, performance.now() - started), outcomes);
@@ -273,7 +282,7 @@ export class Engine {
   }
 
   /**
-   * Settle what a previous process left unfinished. Rows in `sending` or `unknown` are looked up by
+   * Settle what a previous process left unfinished. Rows in `planned`, `sending` or `unknown` are looked up by
    * client order id; the account programs of young signals are run again, which sends only what
    * never reached the broker; older unsent rows expire with a reason.
    */
@@ -301,14 +310,14 @@ export class Engine {
           // Too old to send now: settle what was sent, expire what was not.
           for (const row of mine.filter((r) => !TERMINAL_STATES.has(r.state))) {
             const broker = this.options.brokers.get(account.broker)!;
-            const found =
-              row.state === 'planned'
-                ? null
-                : await broker.findOrder(
-                    { credentialId: account.credentialId, brokerAccountId: account.brokerAccountId },
-                    row.clientOrderId,
-                    { priority: 'background' },
-                  );
+            // A planned row may have been sent: the send follows its journaling without another write.
+            const found = !placesOrder(row.leg)
+              ? null
+              : await broker.findOrder(
+                  { credentialId: account.credentialId, brokerAccountId: account.brokerAccountId },
+                  row.clientOrderId,
+                  { priority: 'background' },
+                );
             if (found?.ok && found.value) {
               await journal.updateMany([
                 { id: row.id, state: 'reconciled', brokerOrderIds: [found.value.orderId] },
@@ -346,7 +355,8 @@ export class Engine {
           account,
           contract,
           quantity: entryRow?.plan.quantity ?? 0,
-          existing: new Map(mine.map((r) => [r.clientOrderId, r])),
+          existing: Promise.resolve(new Map(mine.map((r) => [r.clientOrderId, r]))),
+          resumed: true,
           startedAt: performance.now(),
         });
       }

@@ -1,10 +1,11 @@
 /**
  * Batches journal state changes from every lane into few statements. `update` resolves once the
- * change is durable, so a lane can wait for `sending` to be written before it calls the broker.
+ * change is durable.
  *
  * Several batches may be written at once (the database pool serves them in parallel). That is safe
- * because a row's next state is only queued after its previous one was written: `acked` follows the
- * broker's answer, which follows the awaited `sending`. Within one batch the last update of a row wins.
+ * because a row gets one outcome per program run (acked, rejected or unknown, queued after the
+ * broker answered), and runs of one account never overlap. Within one batch the last update of a
+ * row wins.
  */
 import type { JournalStore, JournalUpdate } from './stores.js';
 

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import type { Account, SignalEnvelope } from '../../src/domain/types.js';
 import { type App, createApp, createLogger, loadConfig } from '../../src/index.js';
+import { WindowProfiler } from './profile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -57,13 +58,7 @@ class SimHost {
   readonly child: ChildProcess;
   constructor(args: string[]) {
     this.child = fork(join(here, 'sim-host.ts'), args, {
-      execArgv: [
-        '--import',
-        'tsx',
-        ...(process.env.BENCH_SIM_PROFILE
-          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SIM_PROFILE}`]
-          : []),
-      ],
+      execArgv: ['--import', 'tsx'],
       stdio: 'inherit',
     });
     this.ready = new Promise((resolve, reject) => {
@@ -200,6 +195,8 @@ async function main(): Promise<void> {
     receivedAt: new Date(),
   });
 
+  // BENCH_PROFILE=<dir>: CPU profiles of the timed submits, engine and simulator.
+  const profiler = new WindowProfiler(process.env.BENCH_PROFILE, 'engine');
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -221,9 +218,11 @@ async function main(): Promise<void> {
   let unknown = 0;
   let notFilled = 0;
   for (let r = 0; r < REPS; r++) {
+    await Promise.all([profiler.start(), sim.ask('profile-start')]);
     const t0 = performance.now();
     const { summary } = await app.engine.submit(envelope('buy'), targets);
     times.push(performance.now() - t0);
+    await Promise.all([profiler.stop(), sim.ask('profile-stop')]);
     unknown += summary.unknown;
     notFilled += N - summary.filled;
     const { rows } = await sim.ask<{ rows: { account: number; clOrdId: string | null; parent: boolean }[] }>(
@@ -298,6 +297,7 @@ async function main(): Promise<void> {
     );
   }
 
+  profiler.save();
   await app.close();
   await sim.ask('stop').catch(() => undefined);
   if (pg && schema) {

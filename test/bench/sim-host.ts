@@ -4,12 +4,13 @@
  *
  * argv: --credentials M --accounts N (total, spread evenly) --latency-ms L --per-minute X --seed S
  * IPC in:  { type: 'orders' } | { type: 'requests' } | { type: 'reset' } | { type: 'faults', faults }
- *          | { type: 'stop' }
+ *          | { type: 'profile-start' } | { type: 'profile-stop' } | { type: 'stop' }
  * IPC out: { type: 'ready', restUrl, wsUrl, users } then one answer per request ({ type, id, ... }).
  */
 import { parseArgs } from 'node:util';
 import { type SimUserOption, startSimulator } from '../fakes/tradovate/server.js';
 import { linkViaOAuth } from '../integration/tradovate/harness.js';
+import { WindowProfiler } from './profile.js';
 
 const { values } = parseArgs({
   options: {
@@ -52,7 +53,8 @@ const jitter = () => {
 const sim = await startSimulator({
   users,
   seed: Number(values.seed),
-  latency: () => (latencyOn && latencyMs > 0 ? Math.max(0, latencyMs * (1 + jitter())) : 0),
+  // Each way: requests on their way in, answers and events on their way out, in order per socket.
+  network: () => (latencyOn && latencyMs > 0 ? Math.max(0, latencyMs * (1 + jitter())) : 0),
   limits: {
     user: {
       perSecond: Number(values['per-second']),
@@ -80,6 +82,8 @@ for (const user of users) {
 }
 sim.resetCounters();
 latencyOn = true;
+
+const profiler = new WindowProfiler(process.env.BENCH_PROFILE, 'simulator');
 
 process.send!({ type: 'ready', restUrl: sim.restUrl, wsUrl: sim.wsUrl, users: linked });
 
@@ -136,7 +140,16 @@ process.on('message', async (message: { type: string; id?: number; faults?: obje
       Object.assign(sim.faults, message.faults);
       reply({});
       break;
+    case 'profile-start':
+      await profiler.start();
+      reply({});
+      break;
+    case 'profile-stop':
+      await profiler.stop();
+      reply({});
+      break;
     case 'stop':
+      profiler.save();
       await sim.close();
       reply({});
       process.exit(0);

@@ -347,9 +347,9 @@ const ID_BASE: Partial<Record<EntityType, number>> = {
 export class EntityStore {
   private readonly tables = new Map<EntityType, Map<number, AnyEntity>>();
   /** Ids by master id, per type (`order` by account, `command` by order...), for `deps` and `ldeps`. */
-  private readonly byMaster = new Map<EntityType, Map<number, Set<number>>>();
+  private readonly byMaster = new Map<EntityType, Map<number, number[]>>();
   /** Ids by the account they belong to, per account-scoped type, for `list`. */
-  private readonly byAccount = new Map<EntityType, Map<number, Set<number>>>();
+  private readonly byAccount = new Map<EntityType, Map<number, number[]>>();
   private readonly seq = new Map<EntityType, number>();
   private readonly listeners: ((change: EntityChange) => void)[] = [];
 
@@ -497,18 +497,24 @@ export class EntityStore {
 
   private emit(type: EntityType, eventType: EventType, entity: AnyEntity): void {
     if (this.listeners.length === 0) return;
+    // The JSON copy is made once, and only when a listener reads it (a synced socket sees the change).
+    let json: Record<string, unknown> | null = null;
     const change: EntityChange = {
       entityType: type,
       eventType,
-      entity: toJson(type, entity),
+      get entity() {
+        json ??= toJson(type, entity);
+        return json;
+      },
       accountId: SHARED.has(type) ? null : this.accountOf(type, entity),
     };
     for (const l of [...this.listeners]) l(change);
   }
 }
 
+/** Ids are indexed once, when created, so a list per key holds each id once. */
 function addTo(
-  index: Map<EntityType, Map<number, Set<number>>>,
+  index: Map<EntityType, Map<number, number[]>>,
   type: EntityType,
   key: number,
   id: number,
@@ -518,12 +524,9 @@ function addTo(
     byKey = new Map();
     index.set(type, byKey);
   }
-  let ids = byKey.get(key);
-  if (!ids) {
-    ids = new Set();
-    byKey.set(key, ids);
-  }
-  ids.add(id);
+  const ids = byKey.get(key);
+  if (ids) ids.push(id);
+  else byKey.set(key, [id]);
 }
 
 /** The client-facing JSON of an entity: a copy, without the simulator's join fields. */

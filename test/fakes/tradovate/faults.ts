@@ -57,3 +57,42 @@ export class FaultInjector {
     return Math.max(0, l.meanMs + (this.random() * 2 - 1) * l.jitterMs);
   }
 }
+
+/**
+ * A network path: each item is delivered no earlier than its own delay, and never before one pushed
+ * earlier (TCP does not reorder). Items due together are delivered in one turn.
+ */
+export class DelayLine {
+  private readonly queue: { at: number; run: () => void }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private last = 0;
+
+  push(delayMs: number, run: () => void): void {
+    const at = Math.max(performance.now() + delayMs, this.last);
+    this.last = at;
+    this.queue.push({ at, run });
+    this.arm();
+  }
+
+  /** Drop what is still on its way (the connection closed). */
+  clear(): void {
+    this.queue.length = 0;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private arm(): void {
+    if (this.timer || this.queue.length === 0) return;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        const now = performance.now();
+        let due = 0;
+        while (due < this.queue.length && this.queue[due]!.at <= now + 0.5) due++;
+        for (const item of this.queue.splice(0, due)) item.run();
+        this.arm();
+      },
+      Math.max(0, this.queue[0]!.at - performance.now()),
+    );
+  }
+}

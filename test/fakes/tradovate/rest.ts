@@ -14,9 +14,14 @@ export interface OAuthPageSettings {
 
 const MAX_BODY = 1 << 20;
 
-export function createRestListener(api: Api, auth: AuthService, oauth: OAuthPageSettings) {
+export function createRestListener(
+  api: Api,
+  auth: AuthService,
+  oauth: OAuthPageSettings,
+  network: (() => number) | null = null,
+) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    handle(api, auth, oauth, req, res).catch((error: unknown) => {
+    handle(api, auth, oauth, req, res, network).catch((error: unknown) => {
       // A bug in the simulator: say so loudly rather than answer something plausible.
       console.error('tradovate simulator: request failed', error);
       if (!res.headersSent) send(res, 500, String(error));
@@ -31,8 +36,11 @@ async function handle(
   oauth: OAuthPageSettings,
   req: IncomingMessage,
   res: ServerResponse,
+  network: (() => number) | null,
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  // The way in; the way out is waited before the answer is written.
+  if (network) await sleep(network());
   const path = url.pathname;
   const text = await readBody(req);
   const form = /application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '');
@@ -81,6 +89,7 @@ async function handle(
   // The timeout fault: hold the connection open and never answer.
   if (outcome.kind === 'silence') return;
   const { status, body: answer } = outcome.response;
+  if (network) await sleep(network());
   if (status === 429) {
     res.writeHead(429, { 'content-length': '0' }).end();
   } else if (status >= 200 && status < 300) {
@@ -174,3 +183,5 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('error', reject);
   });
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

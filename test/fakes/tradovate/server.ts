@@ -79,6 +79,11 @@ export interface SimulatorOptions {
   readonly limits?: LimitOptions;
   /** Added to every answer; an object draws `meanMs ± jitterMs` from the seeded generator. */
   readonly latency?: LatencyOption;
+  /**
+   * One-way network delay: every request waits this long on its way in, every answer and `props`
+   * event on its way out, in order per connection (a round trip costs it twice).
+   */
+  readonly network?: LatencyOption;
   /** Initial faults; change them later through `sim.faults`. */
   readonly faults?: Partial<Faults>;
   /** Seed of the fault and latency draws (and of a created exchange's price walk). Default 1. */
@@ -170,10 +175,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     log,
     syncRequiresEntityTypes: wsOptions.syncRequiresEntityTypes,
   });
-  const hub = new SocketHub({ api, auth, state, store, log, clock, faults, options: wsOptions });
+  const network = networkDelay(options.network, seed);
+  const hub = new SocketHub({ api, auth, state, store, log, clock, faults, network, options: wsOptions });
   const oauth: OAuthPageSettings = { user: options.oauthUser ?? null };
 
-  const server = createServer(createRestListener(api, auth, oauth));
+  const server = createServer(createRestListener(api, auth, oauth, network));
   server.on('upgrade', (request, socket, head) => hub.handleUpgrade(request, socket, head));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -224,4 +230,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Draws of the one-way network delay, from a generator of their own (fault draws stay as they were). */
+function networkDelay(option: LatencyOption | undefined, seed: number): (() => number) | null {
+  if (option === undefined) return null;
+  const random = seededRandom((seed ^ 0x5bd1e995) >>> 0);
+  const info = { endpoint: '', transport: 'ws' as const, userName: null };
+  return typeof option === 'function'
+    ? () => Math.max(0, option(info))
+    : () => Math.max(0, option.meanMs + (random() * 2 - 1) * option.jitterMs);
 }

@@ -12,6 +12,7 @@ import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { Api, type RequestLog } from './api.js';
 import type { AuthService, Session } from './auth.js';
 import type { EntityChange, EntityStore } from './entities.js';
+import { DelayLine } from './faults.js';
 import type { SyncScope, TradovateState } from './state.js';
 import type { Clock, Faults, WebSocketOptions } from './types.js';
 
@@ -70,11 +71,17 @@ class SimSocket {
   readonly openedAt: number;
   private readonly outbox: unknown[] = [];
   private flushScheduled = false;
+  /** The network each way, when the simulator has one: in order, each message no earlier than its delay. */
+  readonly inbound: DelayLine | null;
+  private readonly outbound: DelayLine | null;
 
   constructor(
     readonly ws: WebSocket,
     readonly ip: string,
+    private readonly network: (() => number) | null = null,
   ) {
+    this.inbound = network ? new DelayLine() : null;
+    this.outbound = network ? new DelayLine() : null;
     this.openedAt = Date.now();
     this.lastReceived = this.openedAt;
     this.lastSent = this.openedAt;
@@ -92,6 +99,14 @@ class SimSocket {
 
   /** Queue a message; everything queued in the same turn goes out in one `a[...]` frame. */
   enqueue(message: unknown): void {
+    if (this.outbound && this.network) {
+      this.outbound.push(this.network(), () => this.queue(message));
+      return;
+    }
+    this.queue(message);
+  }
+
+  private queue(message: unknown): void {
     this.outbox.push(message);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -107,6 +122,8 @@ class SimSocket {
 
   /** `c[code,"reason"]`, then the WebSocket close. */
   closeWith(reason: string): void {
+    this.inbound?.clear();
+    this.outbound?.clear();
     this.flush();
     this.send(`c${JSON.stringify([CLOSE_FRAME_CODE, reason])}`);
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
@@ -123,14 +140,19 @@ export interface SocketHubDeps {
   readonly log: RequestLog;
   readonly clock: Clock;
   readonly faults: Faults;
+  /** One-way network delay draws; null for none. */
+  readonly network?: (() => number) | null;
   readonly options: Required<WebSocketOptions>;
 }
 
 export class SocketHub {
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly sockets = new Set<SimSocket>();
+  /** Sockets that sent `user/syncrequest`: the only ones `props` events go to. */
+  private readonly synced = new Set<SimSocket>();
   private readonly ticker: NodeJS.Timeout;
-  private readonly unsubscribe: () => void;
+  /** Listening to the store while some socket is synced: with none, changes cost nothing here. */
+  private unsubscribe: (() => void) | null = null;
 
   constructor(private readonly deps: SocketHubDeps) {
     const o = deps.options;
@@ -140,7 +162,6 @@ export class SocketHub {
     );
     this.ticker = setInterval(() => this.tick(), tick);
     this.ticker.unref();
-    this.unsubscribe = deps.store.onChange((change) => this.broadcast(change));
     deps.auth.onSessionClosed((session, reason) => {
       for (const s of this.sockets) if (s.session?.id === session.id) s.closeWith(reason);
     });
@@ -176,16 +197,21 @@ export class SocketHub {
 
   close(): void {
     clearInterval(this.ticker);
-    this.unsubscribe();
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     for (const s of this.sockets) s.ws.terminate();
     this.sockets.clear();
     this.wss.close();
   }
 
   private onConnection(ws: WebSocket, request: IncomingMessage): void {
-    const sock = new SimSocket(ws, request.socket.remoteAddress ?? '127.0.0.1');
+    const network = this.deps.network ?? null;
+    const sock = new SimSocket(ws, request.socket.remoteAddress ?? '127.0.0.1', network);
     this.sockets.add(sock);
-    ws.on('message', (data) => this.onMessage(sock, data));
+    ws.on('message', (data) => {
+      if (sock.inbound && network) sock.inbound.push(network(), () => this.onMessage(sock, data));
+      else this.onMessage(sock, data);
+    });
     ws.on('close', () => this.sockets.delete(sock));
     ws.on('error', () => this.sockets.delete(sock));
     sock.send('o');
@@ -281,13 +307,23 @@ export class SocketHub {
     ) {
       const user = this.deps.auth.userById(sock.session.userId)!;
       sock.scope = this.deps.state.syncScope(user, body ?? {}, this.deps.options.syncRequiresEntityTypes);
+      this.synced.add(sock);
+      this.unsubscribe ??= this.deps.store.onChange((change) => this.broadcast(change));
     }
     sock.enqueue(responseMessage(frame.id, status, answer));
   }
 
   private broadcast(change: EntityChange): void {
     if (change.accountId === null) return;
-    for (const s of this.sockets) {
+    for (const s of this.synced) {
+      if (!this.sockets.has(s)) {
+        this.synced.delete(s);
+        if (this.synced.size === 0) {
+          this.unsubscribe?.();
+          this.unsubscribe = null;
+        }
+        continue;
+      }
       const scope = s.scope;
       if (!scope?.accountIds.has(change.accountId)) continue;
       if (scope.entityTypes !== null && !scope.entityTypes.has(change.entityType)) continue;

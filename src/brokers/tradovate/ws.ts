@@ -6,6 +6,8 @@
  * the heartbeat every 2.5 s. Responses carry the request id as `i`, so one socket serves every
  * request of a credential concurrently.
  */
+import { isIP, type NetConnectOpts, connect as netConnect, type Socket } from 'node:net';
+import { type ConnectionOptions as TlsConnectionOptions, connect as tlsConnect } from 'node:tls';
 import WebSocket from 'ws';
 import type { Result } from '../../domain/result.js';
 import { err, ok } from '../../domain/result.js';
@@ -89,6 +91,9 @@ export class TradovateSocket {
   private closing = false;
   private opened: ((r: Result<void, string>) => void) | null = null;
   private _state: SocketState = 'connecting';
+  /** The TCP (or TLS) connection under the WebSocket, corked while a burst of requests is written. */
+  private transport: Socket | null = null;
+  private corked = false;
   /** Set by a `shutdown` event: finish what is in flight, take nothing new. */
   draining = false;
   lastUsed = Date.now();
@@ -122,7 +127,24 @@ export class TradovateSocket {
       this.opened = finish;
       let ws: WebSocket;
       try {
-        ws = new WebSocket(this.options.url, { handshakeTimeout: timeoutMs });
+        ws = new WebSocket(this.options.url, {
+          handshakeTimeout: timeoutMs,
+          // The same connection ws would open, kept at hand so bursts of requests can be corked.
+          // `path` is the URL's path here, not a socket path: cleared as ws itself does.
+          createConnection: ((
+            options: NetConnectOpts & { servername?: string; host?: string; socketPath?: string },
+          ) => {
+            const socket = this.options.url.startsWith('wss:')
+              ? tlsConnect({
+                  ...(options as TlsConnectionOptions),
+                  path: undefined,
+                  servername: options.servername ?? (isIP(options.host ?? '') ? '' : options.host),
+                } as TlsConnectionOptions)
+              : netConnect({ ...options, path: options.socketPath } as NetConnectOpts);
+            this.transport = socket;
+            return socket;
+          }) as typeof netConnect,
+        });
       } catch (e) {
         finish(err(e instanceof Error ? e.message : 'bad websocket url'));
         return;
@@ -187,6 +209,7 @@ export class TradovateSocket {
       }, timeoutMs);
       this.pending.set(id, { resolve, timer });
       try {
+        this.cork();
         ws.send(encode(id));
       } catch (e) {
         clearTimeout(timer);
@@ -198,6 +221,21 @@ export class TradovateSocket {
           detail: e instanceof Error ? e.message : 'send failed',
         });
       }
+    });
+  }
+
+  /**
+   * Requests sent in the same turn leave in one write: the connection is corked at the first and
+   * uncorked once the turn's callbacks have run. Nothing waits longer than that turn.
+   */
+  private cork(): void {
+    const transport = this.transport;
+    if (!transport || this.corked) return;
+    this.corked = true;
+    transport.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      transport.uncork();
     });
   }
 

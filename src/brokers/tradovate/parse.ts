@@ -34,9 +34,17 @@ function parseWith<S extends z.ZodType>(schema: S, body: unknown, what: string):
   return problem(what, first ? `${first.path.join('.') || '(root)'} ${first.message}` : undefined);
 }
 
+/** List schemas, built once per item schema (building a zod schema costs far more than using one). */
+const listSchemas = new WeakMap<z.ZodType, z.ZodType>();
+
 function parseList<S extends z.ZodType>(schema: S, body: unknown, what: string): Parsed<z.output<S>[]> {
   if (!Array.isArray(body)) return problem(what, 'expected an array');
-  return parseWith(z.array(schema), body, what);
+  let list = listSchemas.get(schema) as z.ZodArray<S> | undefined;
+  if (!list) {
+    list = z.array(schema);
+    listSchemas.set(schema, list);
+  }
+  return parseWith(list, body, what);
 }
 
 function nonEmpty(s: string | null | undefined): s is string {

@@ -45,7 +45,7 @@ export const configSchema = z.object({
   DEMO: z.enum(['auto', 'on', 'off']).default('auto'),
   CONSOLE: z.enum(['auto', 'on', 'off']).default('auto'),
   /** Global cap on concurrent broker calls across all credential lanes. */
-  ENGINE_CONCURRENCY: positiveInt.default(64),
+  ENGINE_CONCURRENCY: positiveInt.default(1024),
   /** A command touching more accounts than this asks for confirmation in chat. */
   CONFIRM_ABOVE_ACCOUNTS: positiveInt.default(25),
   PROGRESS_INTERVAL_MS: positiveInt.default(1500),

@@ -31,8 +31,8 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'per-second': { type: 'string', default: '10' },
     'per-minute': { type: 'string', default: '5000' },
-    /** Accounts in flight at once across all lanes (ENGINE_CONCURRENCY). */
-    concurrency: { type: 'string', default: '1024' },
+    /** Accounts in flight at once across all lanes (ENGINE_CONCURRENCY); the service's default when absent. */
+    concurrency: { type: 'string' },
   },
 });
 const N = Number(values.accounts);
@@ -58,7 +58,8 @@ class SimHost {
   readonly child: ChildProcess;
   constructor(args: string[]) {
     this.child = fork(join(here, 'sim-host.ts'), args, {
-      execArgv: ['--import', 'tsx'],
+      // The venue stand-in gets a young generation sized for its allocation rate, like the service.
+      execArgv: ['--max-semi-space-size=32', '--import', 'tsx'],
       stdio: 'inherit',
     });
     this.ready = new Promise((resolve, reject) => {
@@ -143,7 +144,7 @@ async function main(): Promise<void> {
     TRADOVATE_RATE_PER_MINUTE: values['per-minute']!,
     TRADOVATE_RATE_PER_HOUR: '100000',
     TRADOVATE_POOL_MAX_SOCKETS: String(Math.max(M, 1)),
-    ENGINE_CONCURRENCY: values.concurrency!,
+    ...(values.concurrency ? { ENGINE_CONCURRENCY: values.concurrency } : {}),
     ...(pg ? { DATABASE_URL: pg, TRADECAST_ENCRYPTION_KEY: randomBytes(32).toString('base64') } : {}),
   });
   const log = createLogger({ level: 'warn', destination: process.stderr });

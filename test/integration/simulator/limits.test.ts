@@ -158,6 +158,26 @@ describe('injected failures', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
 
+  it('holds a request on its way in and its answer on its way out', async () => {
+    await start({ network: { meanMs: 40, jitterMs: 0 } });
+    const started = Date.now();
+    await login(sim, DEMO_USER);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(78);
+  });
+
+  it('never reorders one socket, however the delays are drawn', async () => {
+    // 5 to 95 ms each way, drawn per message.
+    await start({ network: { meanMs: 50, jitterMs: 45 }, seed: 7 });
+    const { accessToken } = await login(sim, DEMO_USER);
+    const ws = await WsClient.connect(sim.wsUrl);
+    clients.push(ws);
+    expect((await ws.authorize(accessToken)).s).toBe(200);
+    for (let id = 2; id <= 13; id++) ws.send(`account/list\n${id}\n\n`);
+    await ws.response(13);
+    const answered = ws.messages.filter((m) => typeof m.i === 'number' && m.i >= 2).map((m) => m.i);
+    expect(answered).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+  });
+
   it('records requests per user, endpoint and transport, and forgets them on resetCounters', async () => {
     await start();
     const { accessToken } = await login(sim, DEMO_USER);

@@ -198,9 +198,9 @@ async function main(): Promise<void> {
 
   // BENCH_PROFILE=<dir>: CPU profiles of the timed submits, engine and simulator.
   const profiler = new WindowProfiler(process.env.BENCH_PROFILE, 'engine');
-  let peakRss = process.memoryUsage().rss;
+  let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }, 20);
 
   // Warm-up: tokens from storage, one socket per credential, contracts resolved.

@@ -375,8 +375,9 @@ export class EntityStore {
   /** Insert or replace, and tell the listeners (`props` events). Master and account never change. */
   put<T extends EntityType>(type: T, entity: EntityTypes[T]): EntityTypes[T] {
     const table = this.table(type);
-    const eventType: EventType = table.has(entity.id) ? 'Updated' : 'Created';
+    const before = table.size;
     table.set(entity.id, entity);
+    const eventType: EventType = table.size > before ? 'Created' : 'Updated';
     if (eventType === 'Created') {
       const field = MASTER_FIELD[type];
       if (field) addTo(this.byMaster, type, (entity as unknown as Record<string, number>)[field]!, entity.id);

@@ -45,6 +45,14 @@ export interface AccountTask {
   readonly startedAt: number;
 }
 
+/** The fan-out's journal write failed: the program stops before sending anything. */
+export class NotJournaled extends Error {
+  constructor(cause: unknown) {
+    super('the fan-out could not be journaled', { cause });
+    this.name = 'NotJournaled';
+  }
+}
+
 export interface ProgramDeps {
   readonly broker: Broker;
   readonly journal: JournalStore;
@@ -86,6 +94,9 @@ export class AccountProgram {
       outcome = action === 'buy' || action === 'sell' ? await this.entry(action) : await this.flatten();
       this.rows = await this.task.existing;
     } catch (error) {
+      // Nothing was sent; the engine reports the failed write once, for the whole fan-out.
+      if (error instanceof NotJournaled)
+        return this.outcome('rejected', 0, 'journal: not written; nothing sent');
       // A bug or a storage failure: report it as unknown for this account, never as a rejection.
       this.deps.log.error({ err: error, accountId: this.task.account.id }, 'account program failed');
       return this.outcome('unknown', 0, `internal: ${(error as Error).message}`);

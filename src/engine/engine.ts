@@ -14,7 +14,7 @@ import { gate, isEntry, mapSymbol, sizeFor } from '../domain/sizing.js';
 import { parseSymbol } from '../domain/symbols.js';
 import type { Account, BrokerName, SignalEnvelope } from '../domain/types.js';
 import type { Logger } from '../log.js';
-import { AccountProgram, type AccountTask } from './account-program.js';
+import { AccountProgram, type AccountTask, NotJournaled } from './account-program.js';
 import { JournalWriter } from './journal-writer.js';
 import { runPool } from './pool.js';
 import type {
@@ -196,12 +196,15 @@ export class Engine {
         reason: t.skip,
       }));
     // The programs start reading at the broker while the journal is written; none sends before it is.
-    const journaled = (
-      upfront.length > 0 ? this.options.journal.insertMany(upfront) : Promise.resolve([])
-    ).then((written) => {
-      return new Map<string, JournalEntry>(written.map((w) => [w.accountId, w]));
-    });
+    const write = upfront.length > 0 ? this.options.journal.insertMany(upfront) : Promise.resolve([]);
     // A failed write is rethrown below, after the programs waiting on it have stopped.
+    write.catch(() => undefined);
+    const journaled = write.then(
+      (written) => new Map<string, JournalEntry>(written.map((w) => [w.accountId, w])),
+      (error: unknown) => {
+        throw new NotJournaled(error);
+      },
+    );
     journaled.catch(() => undefined);
 
     const outcomes: AccountOutcome[] = [];
@@ -242,7 +245,7 @@ export class Engine {
       outcomes.push(o);
       progress.report(outcomes.length);
     });
-    await journaled;
+    await write;
     await this.writer.flush();
 
     const summary = summarize(this.base(signalId, envelope, performance.now() - started), outcomes);

@@ -314,4 +314,41 @@ describe('recovery of signals a stopped process left behind', () => {
     expect(row).toMatchObject({ state: 'rejected', reason: expect.stringMatching(/^expired/) });
     expect(t.app.exchange.allOrders()).toEqual([]);
   });
+
+  it('a fan-out whose journal cannot be written sends nothing, and the failure is reported once', async () => {
+    const { Engine } = await import('../../../src/engine/engine.js');
+    const journal = t.app.stores.journal;
+    const engine = new Engine({
+      brokers: t.app.brokers,
+      signals: t.app.stores.signals,
+      journal: {
+        insertMany: async () => {
+          throw new Error('disk full');
+        },
+        updateMany: (u) => journal.updateMany(u),
+        listBySignal: (id) => journal.listBySignal(id),
+        listNonTerminal: () => journal.listNonTerminal(),
+      },
+      settings: t.app.stores.settings,
+      clock: { now: () => new Date() },
+      log: t.logs.log,
+    });
+    const before = t.logs.lines.length;
+    const targets = (await t.app.stores.accounts.listAll()).filter((a) => trader.accountIds.includes(a.id));
+    expect(targets).toHaveLength(2);
+    await expect(
+      engine.submit(
+        {
+          signal: { action: 'buy', symbol: 'MNQ', quantity: 1, entry: { type: 'market' }, target: {} },
+          source: 'command',
+          principal: { platform: 'telegram', userId: '4004' },
+          dedupKey: 'journal-down-1',
+          receivedAt: new Date(),
+        },
+        targets,
+      ),
+    ).rejects.toThrow('disk full');
+    expect(t.app.exchange.allOrders()).toEqual([]);
+    expect(t.logs.lines.slice(before).filter((l) => /account program failed/.test(l))).toEqual([]);
+  });
 });

@@ -55,7 +55,7 @@ export const orderJournal = pgTable(
     leg: text('leg', { enum: ORDER_LEGS }).notNull(),
     /** Position of this leg in the account's plan, from 0. */
     seq: integer('seq').notNull(),
-    /** planned → sending → acked | rejected | unknown → reconciled; or skipped. */
+    /** planned → acked | rejected | unknown → reconciled; or skipped (`sending`: a reconciler repair in flight). */
     state: text('state', { enum: ORDER_STATES }).notNull(),
     /** What we asked the broker to do (contract, side, contracts, prices), so recovery can settle it. */
     plan: jsonb('plan').$type<OrderPlan>().notNull(),

@@ -76,7 +76,6 @@ const opposite = (side: Side): Side => (side === 'buy' ? 'sell' : 'buy');
 export class AccountProgram {
   private seq = 0;
   private entryStepped = false;
-  private rows: ReadonlyMap<string, JournalEntry> = new Map();
   private readonly ref: AccountRef;
   private readonly ids: string[] = [];
 
@@ -89,10 +88,11 @@ export class AccountProgram {
 
   async run(): Promise<AccountOutcome> {
     let outcome: AccountOutcome;
+    let rows: ReadonlyMap<string, JournalEntry>;
     try {
       const { action } = this.task.signal;
       outcome = action === 'buy' || action === 'sell' ? await this.entry(action) : await this.flatten();
-      this.rows = await this.task.existing;
+      rows = await this.task.existing;
     } catch (error) {
       // Nothing was sent; the engine reports the failed write once, for the whole fan-out.
       if (error instanceof NotJournaled)
@@ -103,7 +103,7 @@ export class AccountProgram {
     }
     // The entry was journaled up front; a gate met in the lane (max position, a failed read) means it
     // was never sent: close its row with the reason.
-    const entry = this.rows.get(this.idFor('entry', 0));
+    const entry = rows.get(this.idFor('entry', 0));
     if (entry?.state === 'planned' && !this.entryStepped) {
       const state = outcome.kind === 'skipped' ? 'skipped' : 'rejected';
       await this.deps.writer.update([{ id: entry.id, state, reason: outcome.reason ?? 'not sent' }]);
@@ -116,13 +116,13 @@ export class AccountProgram {
     const contract = task.contract!;
     const positions = await this.deps.broker.positions(this.ref, QUERY);
     if (!positions.ok) return this.fromError(positions.error, 'positions');
-    this.rows = await task.existing;
+    const rows = await task.existing;
     const current = positions.value.find((p) => p.contract === contract.name)?.netQuantity ?? 0;
     const signed = side === 'buy' ? task.quantity : -task.quantity;
 
     // The entry row decides: once it is acked (by an earlier run), the position we see includes it.
     const entryId = this.idFor('entry', 0);
-    const entryDone = isDone(this.rows.get(entryId));
+    const entryDone = isDone(rows.get(entryId));
 
     if (current !== 0 && Math.sign(current) !== Math.sign(signed) && !entryDone) {
       const closed = await this.closeContract(contract, 'exit');
@@ -418,8 +418,7 @@ export class AccountProgram {
     if (leg === 'entry') this.entryStepped = true;
     const cid = this.idFor(leg, seq);
     const { journal, writer, broker } = this.deps;
-    this.rows = await this.task.existing;
-    let row = this.rows.get(cid);
+    let row = (await this.task.existing).get(cid);
     if (row && isDone(row)) {
       this.ids.push(...row.brokerOrderIds);
       return { ok: true, value: null, brokerOrderIds: row.brokerOrderIds };

@@ -233,6 +233,7 @@ export class PaperExchange {
   private readonly random: () => number;
   private readonly startPrices: Readonly<Record<string, number>>;
   private lastId = 0;
+  private stamp = { ms: Number.NaN, iso: '' };
 
   private readonly accountsById = new Map<string, Mutable<ExchangeAccount>>();
   private readonly contractsById = new Map<string, ExchangeContract>();
@@ -627,8 +628,11 @@ export class PaperExchange {
     return String(this.lastId);
   }
 
-  private timestamp(): string {
-    return this.clock().toISOString();
+  /** The exchange clock as an ISO string (formatted once per millisecond: events come in bursts). */
+  timestamp(): string {
+    const ms = this.clock().getTime();
+    if (ms !== this.stamp.ms) this.stamp = { ms, iso: new Date(ms).toISOString() };
+    return this.stamp.iso;
   }
 
   /** Run a mutation, then deliver the events it produced (unless an outer operation is delivering). */

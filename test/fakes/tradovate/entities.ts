@@ -345,11 +345,11 @@ const ID_BASE: Partial<Record<EntityType, number>> = {
 };
 
 export class EntityStore {
-  private readonly tables = new Map<EntityType, Map<number, AnyEntity>>();
+  private readonly tables = new Map<EntityType, IdTable<AnyEntity>>();
   /** Ids by master id, per type (`order` by account, `command` by order...), for `deps` and `ldeps`. */
-  private readonly byMaster = new Map<EntityType, Map<number, number[]>>();
+  private readonly byMaster = new Map<EntityType, ChainIndex>();
   /** Ids by the account they belong to, per account-scoped type, for `list`. */
-  private readonly byAccount = new Map<EntityType, Map<number, number[]>>();
+  private readonly byAccount = new Map<EntityType, ChainIndex>();
   private readonly seq = new Map<EntityType, number>();
   private readonly listeners: ((change: EntityChange) => void)[] = [];
 
@@ -374,11 +374,9 @@ export class EntityStore {
 
   /** Insert or replace, and tell the listeners (`props` events). Master and account never change. */
   put<T extends EntityType>(type: T, entity: EntityTypes[T]): EntityTypes[T] {
-    const table = this.table(type);
-    const before = table.size;
-    table.set(entity.id, entity);
-    const eventType: EventType = table.size > before ? 'Created' : 'Updated';
-    if (eventType === 'Created') {
+    const created = this.table(type).set(entity.id, entity);
+    const eventType: EventType = created ? 'Created' : 'Updated';
+    if (created) {
       const field = MASTER_FIELD[type];
       if (field) addTo(this.byMaster, type, (entity as unknown as Record<string, number>)[field]!, entity.id);
       const accountId = this.accountOf(type, entity);
@@ -406,7 +404,7 @@ export class EntityStore {
   }
 
   all<T extends EntityType>(type: T): EntityTypes[T][] {
-    return [...this.table(type).values()] as EntityTypes[T][];
+    return this.table(type).values() as EntityTypes[T][];
   }
 
   where<T extends EntityType>(type: T, predicate: (e: EntityTypes[T]) => boolean): EntityTypes[T][] {
@@ -438,7 +436,7 @@ export class EntityStore {
     }
     const index = this.byAccount.get(type);
     const ids: number[] = [];
-    for (const accountId of viewer.accountIds) for (const id of index?.get(accountId) ?? []) ids.push(id);
+    if (index) for (const accountId of viewer.accountIds) index.collect(accountId, ids);
     return this.jsonOf(
       type,
       ids.sort((a, b) => a - b),
@@ -475,11 +473,11 @@ export class EntityStore {
   deps(type: EntityType, masterIds: readonly number[], viewer: Viewer): Record<string, unknown>[] | null {
     if (!MASTER_FIELD[type]) return null;
     const index = this.byMaster.get(type);
-    const ids = new Set<number>();
-    for (const masterId of masterIds) for (const id of index?.get(masterId) ?? []) ids.add(id);
+    const ids: number[] = [];
+    if (index) for (const masterId of new Set(masterIds)) index.collect(masterId, ids);
     return this.jsonOf(
       type,
-      [...ids].filter((id) => this.visible(type, this.get(type, id)!, viewer)).sort((a, b) => a - b),
+      ids.filter((id) => this.visible(type, this.get(type, id)!, viewer)).sort((a, b) => a - b),
     );
   }
 
@@ -487,10 +485,10 @@ export class EntityStore {
     return ids.map((id) => toJson(type, this.get(type, id)!));
   }
 
-  private table(type: EntityType): Map<number, AnyEntity> {
+  private table(type: EntityType): IdTable<AnyEntity> {
     let t = this.tables.get(type);
     if (!t) {
-      t = new Map();
+      t = new IdTable();
       this.tables.set(type, t);
     }
     return t;
@@ -513,21 +511,84 @@ export class EntityStore {
   }
 }
 
-/** Ids are indexed once, when created, so a list per key holds each id once. */
-function addTo(
-  index: Map<EntityType, Map<number, number[]>>,
-  type: EntityType,
-  key: number,
-  id: number,
-): void {
+/** Ids are indexed once, when created, so a key's chain holds each id once. */
+function addTo(index: Map<EntityType, ChainIndex>, type: EntityType, key: number, id: number): void {
   let byKey = index.get(type);
   if (!byKey) {
-    byKey = new Map();
+    byKey = new ChainIndex();
     index.set(type, byKey);
   }
-  const ids = byKey.get(key);
-  if (ids) ids.push(id);
-  else byKey.set(key, [id]);
+  byKey.add(key, id);
+}
+
+/**
+ * Ids by key, each key's ids chained newest first through the ids themselves: no array per key, so
+ * indexing a new entity allocates nothing that the garbage collector has to carry.
+ */
+class ChainIndex {
+  private readonly newest = new IdTable<number>();
+  private readonly previous = new IdTable<number>();
+
+  add(key: number, id: number): void {
+    const head = this.newest.get(key);
+    if (head !== undefined) this.previous.set(id, head);
+    this.newest.set(key, id);
+  }
+
+  /** Append the key's ids, newest first. */
+  collect(key: number, into: number[]): void {
+    for (let id = this.newest.get(key); id !== undefined; id = this.previous.get(id)) into.push(id);
+  }
+}
+
+/** How far past the highest id a new id may land and still be kept in the dense part. */
+const DENSE_GAP = 4_096;
+
+/**
+ * Values by numeric id. The ids a venue hands out grow one by one, so most live in an array indexed
+ * from the first id seen (a hash map with millions of entries spends its time rehashing and missing
+ * the cache); any other id goes to a map. `values()` lists the dense part in id order, then the rest
+ * in insertion order.
+ */
+export class IdTable<T> {
+  private base = -1;
+  private readonly dense: (T | undefined)[] = [];
+  private readonly sparse = new Map<number, T>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(id: number): T | undefined {
+    const i = id - this.base;
+    if (this.base >= 0 && i >= 0 && i < this.dense.length) return this.dense[i];
+    return this.sparse.get(id);
+  }
+
+  /** Store the value; true when the id was new. */
+  set(id: number, value: T): boolean {
+    if (this.base < 0 && Number.isSafeInteger(id) && id >= 0) this.base = id;
+    const i = id - this.base;
+    if (Number.isSafeInteger(id) && i >= 0 && i < this.dense.length + DENSE_GAP) {
+      while (this.dense.length < i) this.dense.push(undefined);
+      const fresh = this.dense[i] === undefined;
+      this.dense[i] = value;
+      if (fresh) this.count++;
+      return fresh;
+    }
+    const fresh = !this.sparse.has(id);
+    this.sparse.set(id, value);
+    if (fresh) this.count++;
+    return fresh;
+  }
+
+  values(): T[] {
+    const out: T[] = [];
+    for (const v of this.dense) if (v !== undefined) out.push(v);
+    for (const v of this.sparse.values()) out.push(v);
+    return out;
+  }
 }
 
 /** The client-facing JSON of an entity: a copy, without the simulator's join fields. */

@@ -21,6 +21,7 @@ import {
   type Action,
   type EntityStore,
   type EntityType,
+  IdTable,
   type OrderEntity,
   type OrderStrategyEntity,
   type OrderType,
@@ -123,12 +124,12 @@ export class TradovateState {
   private placement: Placement | null = null;
   private command: CommandContext | null = null;
   /** The `New` command of each order, which its fills and reports refer to. */
-  private readonly newCommandOf = new Map<number, number>();
-  private readonly latestVersionOf = new Map<number, number>();
+  private readonly newCommandOf = new IdTable<number>();
+  private readonly latestVersionOf = new IdTable<number>();
   private readonly hiddenLegs = new Map<string, HiddenLeg>();
-  private readonly strategyOf = new Map<number, number>();
+  private readonly strategyOf = new IdTable<number>();
   /** Order ids of each strategy, entry first. */
-  private readonly strategyOrders = new Map<number, number[]>();
+  private readonly strategyOrders = new IdTable<number[]>();
   private readonly interrupting = new Set<number>();
   private readonly cashBalanceOf = new Map<number, number>();
   private reportSeq = 0;
@@ -694,7 +695,7 @@ export class TradovateState {
     this.store.put('command', {
       id,
       orderId: order.id,
-      timestamp: this.exchange.now().toISOString(),
+      timestamp: this.exchange.timestamp(),
       ...(meta.clOrdId === undefined ? {} : { clOrdId: meta.clOrdId }),
       commandType: kind,
       commandStatus: 'RiskPassed',
@@ -733,7 +734,7 @@ export class TradovateState {
     this.store.put('commandReport', {
       id: this.store.nextId('commandReport'),
       commandId,
-      timestamp: this.exchange.now().toISOString(),
+      timestamp: this.exchange.timestamp(),
       commandStatus: status,
       ordStatus: this.store.get('order', order.id)?.ordStatus ?? order.ordStatus,
       ...(rejectReason === undefined ? {} : { rejectReason }),
@@ -755,7 +756,7 @@ export class TradovateState {
       name: `${order.id}-${++this.reportSeq}`,
       accountId: order.accountId,
       contractId: order.contractId,
-      timestamp: fill?.timestamp ?? now.toISOString(),
+      timestamp: fill?.timestamp ?? this.exchange.timestamp(),
       tradeDate: tradeDate(now.getTime()),
       orderId: order.id,
       execType,

@@ -28,34 +28,46 @@ export class JournalRepository {
   }
 
   /**
-   * Writes entries with one INSERT … SELECT over a single JSON parameter: one statement however many
-   * rows (no bind-parameter limit, no statement text growing with the rows), so a fan-out is
-   * journaled completely or not at all. Returns the entries in input order.
+   * Writes entries with one INSERT … SELECT over column arrays: one statement however many rows (no
+   * bind-parameter limit, no statement text growing with the rows), so a fan-out is journaled
+   * completely or not at all. Plans and broker order id lists repeat across a fan-out, so each
+   * distinct one is sent and parsed once. Returns the entries in input order.
    *
    * @throws on a duplicate client order id (nothing is written then).
    */
   async insertMany(entries: readonly NewJournalEntry[]): Promise<JournalEntry[]> {
     if (entries.length === 0) return [];
-    const rows = entries.map((e) => ({
-      signal_id: requireId(e.signalId, 'signal').toString(),
-      account_id: requireId(e.accountId, 'account').toString(),
-      client_order_id: e.clientOrderId,
-      leg: e.leg,
-      seq: e.seq,
-      state: e.state,
-      plan: e.plan,
-      broker_order_ids: e.brokerOrderIds ?? [],
-      reason: e.reason ?? null,
-    }));
+    const plans = new Distinct();
+    const brokerIds = new Distinct();
+    const planOf: number[] = [];
+    const idsOf: number[] = [];
+    for (const e of entries) {
+      planOf.push(plans.index(e.plan));
+      idsOf.push(brokerIds.index(e.brokerOrderIds ?? []));
+    }
+    const column = <T>(pick: (e: NewJournalEntry) => T) => sql.param(entries.map(pick));
     // Raw, because drizzle's INSERT … SELECT would name the identity column too.
     const result = await this.#db.execute(
-      sql`insert into ${orderJournal} (signal_id, account_id, client_order_id, leg, seq, state, plan,
+      sql`with p as (select o::int as i, v::jsonb as plan from unnest(${sql.param(plans.values)}::text[])
+            with ordinality as t(v, o)),
+          b as (select o::int as i, v::jsonb as ids from unnest(${sql.param(brokerIds.values)}::text[])
+            with ordinality as t(v, o))
+        insert into ${orderJournal} (signal_id, account_id, client_order_id, leg, seq, state, plan,
           broker_order_ids, reason)
-        select x.signal_id, x.account_id, x.client_order_id, x.leg, x.seq, x.state, x.plan,
-          x.broker_order_ids, x.reason
-        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(signal_id bigint, account_id bigint,
-          client_order_id text, leg text, seq integer, state text, plan jsonb, broker_order_ids jsonb,
-          reason text)
+        select x.signal_id, x.account_id, x.client_order_id, x.leg, x.seq, x.state, p.plan, b.ids, x.reason
+        from unnest(
+          ${column((e) => requireId(e.signalId, 'signal').toString())}::bigint[],
+          ${column((e) => requireId(e.accountId, 'account').toString())}::bigint[],
+          ${column((e) => e.clientOrderId)}::text[],
+          ${column((e) => e.leg)}::text[],
+          ${column((e) => e.seq)}::integer[],
+          ${column((e) => e.state)}::text[],
+          ${sql.param(planOf)}::integer[],
+          ${sql.param(idsOf)}::integer[],
+          ${column((e) => e.reason ?? null)}::text[]
+        ) as x(signal_id, account_id, client_order_id, leg, seq, state, pi, bi, reason)
+        join p on p.i = x.pi
+        join b on b.i = x.bi
         returning id::text as id, client_order_id, (extract(epoch from created_at) * 1000)::float8 as at`,
     );
     const written = resultRows<{ id: string; client_order_id: string; at: number }>(result).map((r) => ({
@@ -85,30 +97,29 @@ export class JournalRepository {
   }
 
   /**
-   * Applies state changes with one UPDATE … FROM over a single JSON parameter (one atomic statement).
+   * Applies state changes with one UPDATE … FROM over column arrays (one atomic statement).
    * Omitted `brokerOrderIds` and `reason` keep their stored values. Transitions are not checked here:
    * the engine owns the state machine. Returns how many entries were updated.
    */
   async updateMany(updates: readonly JournalUpdate[]): Promise<number> {
     if (updates.length === 0) return 0;
-    const rows = updates.map((u) => ({
-      id: requireId(u.id, 'journal entry').toString(),
-      state: u.state,
-      broker_order_ids: u.brokerOrderIds ?? null,
-      keep_reason: u.reason === undefined,
-      reason: u.reason ?? null,
-    }));
+    const column = <T>(pick: (u: JournalUpdate) => T) => sql.param(updates.map(pick));
     const result = await this.#db
       .update(orderJournal)
       .set({
         state: sql`v.state`,
-        brokerOrderIds: sql`coalesce(v.broker_order_ids, ${orderJournal.brokerOrderIds})`,
-        reason: sql`case when v.keep_reason then ${orderJournal.reason} else v.reason end`,
+        brokerOrderIds: sql`coalesce(v.broker_order_ids::jsonb, ${orderJournal.brokerOrderIds})`,
+        reason: sql`case when v.keep_reason = 1 then ${orderJournal.reason} else v.reason end`,
         updatedAt: sql`now()`,
       })
       .from(
-        sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(id bigint, state text,
-          broker_order_ids jsonb, keep_reason boolean, reason text)`,
+        sql`unnest(
+          ${column((u) => requireId(u.id, 'journal entry').toString())}::bigint[],
+          ${column((u) => u.state)}::text[],
+          ${column((u) => (u.brokerOrderIds ? JSON.stringify(u.brokerOrderIds) : null))}::text[],
+          ${column((u) => (u.reason === undefined ? 1 : 0))}::integer[],
+          ${column((u) => u.reason ?? null)}::text[]
+        ) as v(id, state, broker_order_ids, keep_reason, reason)`,
       )
       .where(sql`${orderJournal.id} = v.id`)
       .returning({ id: orderJournal.id });
@@ -165,6 +176,22 @@ export class JournalRepository {
 }
 
 /** The rows of a raw statement: postgres.js answers with an array of rows, PGlite with `{ rows }`. */
+/** Distinct values as JSON text, numbered from 1 in order of first appearance (SQL arrays count from 1). */
+class Distinct {
+  readonly values: string[] = [];
+  readonly #numbers = new Map<string, number>();
+
+  index(value: unknown): number {
+    const json = JSON.stringify(value);
+    let n = this.#numbers.get(json);
+    if (n === undefined) {
+      n = this.values.push(json);
+      this.#numbers.set(json, n);
+    }
+    return n;
+  }
+}
+
 function resultRows<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];

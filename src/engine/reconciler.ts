@@ -1214,9 +1214,9 @@ export class Reconciler {
           source: 'command',
           principal: RECONCILER_PRINCIPAL,
           body: RECONCILE_BODY,
+          status: 'executing',
         });
-        await signals.setStatus(signal.id, 'executing');
-        this.index.addCycleSignal({ ...signal, status: 'executing' });
+        this.index.addCycleSignal(signal);
         return signal.id;
       })();
     }

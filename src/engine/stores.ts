@@ -24,6 +24,7 @@ export interface SignalStore {
     source: SignalSource;
     principal: Principal;
     body: Signal;
+    status?: 'received' | 'executing';
   }): Promise<{ signal: SignalRecord; created: boolean }>;
   setStatus(id: string, status: SignalStatus, summary?: unknown): Promise<unknown>;
   get(id: string): Promise<SignalRecord | null>;

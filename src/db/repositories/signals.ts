@@ -14,6 +14,8 @@ export interface NewSignal {
   readonly source: SignalSource;
   readonly principal: Principal;
   readonly body: Signal;
+  /** The status it is recorded in: `received` unless the caller starts on it at once (`executing`). */
+  readonly status?: 'received' | 'executing';
 }
 
 /** Received signals: the idempotency record of intake. */
@@ -37,6 +39,7 @@ export class SignalsRepository {
         source: input.source,
         principal: input.principal,
         body: input.body,
+        ...(input.status ? { status: input.status } : {}),
       })
       .onConflictDoNothing({ target: signals.dedupKey })
       .returning();

@@ -42,6 +42,14 @@ describe.each(testDrivers())('SignalsRepository on %s', (driver) => {
     expect(second.signal.id).toBe(first.signal.id);
     expect(second.signal.body.quantity).toBe(2);
     expect(await repos.signals.recent(10)).toHaveLength(1);
+
+    // A caller that starts on the signal at once records it executing, in the same statement.
+    const started = await repos.signals.insertIfNew({
+      ...input,
+      dedupKey: 'discord:interaction:2',
+      status: 'executing',
+    });
+    expect(started.signal).toMatchObject({ status: 'executing', finishedAt: null });
   });
 
   it('settles concurrent deliveries of one signal on a single record', async () => {

@@ -214,16 +214,23 @@ async function main(): Promise<void> {
   await sim.ask('reset');
 
   const times: number[] = [];
+  // CPU time of each process (all its threads) during each timed submit, ms.
+  const engineCpu: number[] = [];
+  const simCpu: number[] = [];
   let duplicates = 0;
   let wrongAccount = 0;
   let unknown = 0;
   let notFilled = 0;
   for (let r = 0; r < REPS; r++) {
     await Promise.all([profiler.start(), sim.ask('profile-start')]);
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const { summary } = await app.engine.submit(envelope('buy'), targets);
     times.push(performance.now() - t0);
-    await Promise.all([profiler.stop(), sim.ask('profile-stop')]);
+    const cpu = process.cpuUsage(cpu0);
+    engineCpu.push((cpu.user + cpu.system) / 1000);
+    const [, simWindow] = await Promise.all([profiler.stop(), sim.ask<{ cpuMs: number }>('profile-stop')]);
+    simCpu.push(simWindow.cpuMs);
     unknown += summary.unknown;
     notFilled += N - summary.filled;
     const { rows } = await sim.ask<{ rows: { account: number; clOrdId: string | null; parent: boolean }[] }>(
@@ -242,7 +249,7 @@ async function main(): Promise<void> {
       entriesPerAccount.set(o.account, (entriesPerAccount.get(o.account) ?? 0) + 1);
     for (const count of entriesPerAccount.values()) duplicates += Math.max(0, count - 1);
     say(
-      `rep ${r + 1}: ${Math.round(times[r]!)} ms, filled ${summary.filled}/${N}, unknown ${summary.unknown}`,
+      `rep ${r + 1}: ${Math.round(times[r]!)} ms, filled ${summary.filled}/${N}, unknown ${summary.unknown}, CPU engine ${Math.round(engineCpu[r]!)} ms, simulator ${Math.round(simCpu[r]!)} ms`,
     );
     await app.engine.submit(envelope('flatten'), targets);
     // Let the per-second budgets the flatten used refill, as they would between real signals.
@@ -273,6 +280,9 @@ async function main(): Promise<void> {
     p50_ms: Math.round(p50),
     p95_ms: Math.round(percentile(times, 95)),
     orders_per_s: Math.round((N / p50) * 1000),
+    // Medians over the repetitions; both processes share the machine's cores.
+    engine_cpu_us_per_account: Math.round((percentile(engineCpu, 50) / N) * 1000),
+    simulator_cpu_us_per_account: Math.round((percentile(simCpu, 50) / N) * 1000),
     peak_rss_mb: Math.round(peakRss / 1024 / 1024),
     duplicates,
     wrong_account: wrongAccount,

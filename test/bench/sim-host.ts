@@ -5,7 +5,8 @@
  * argv: --credentials M --accounts N (total, spread evenly) --latency-ms L --per-minute X --seed S
  * IPC in:  { type: 'orders' } | { type: 'requests' } | { type: 'reset' } | { type: 'faults', faults }
  *          | { type: 'profile-start' } | { type: 'profile-stop' } | { type: 'stop' }
- * IPC out: { type: 'ready', restUrl, wsUrl, users } then one answer per request ({ type, id, ... }).
+ * IPC out: { type: 'ready', restUrl, wsUrl, users } then one answer per request ({ type, id, ... });
+ *          `profile-stop` answers with the process's CPU time since `profile-start` (`cpuMs`).
  */
 import { parseArgs } from 'node:util';
 import { type SimUserOption, startSimulator } from '../fakes/tradovate/server.js';
@@ -84,6 +85,7 @@ sim.resetCounters();
 latencyOn = true;
 
 const profiler = new WindowProfiler(process.env.BENCH_PROFILE, 'simulator');
+let windowCpu = process.cpuUsage();
 
 process.send!({ type: 'ready', restUrl: sim.restUrl, wsUrl: sim.wsUrl, users: linked });
 
@@ -142,12 +144,16 @@ process.on('message', async (message: { type: string; id?: number; faults?: obje
       break;
     case 'profile-start':
       await profiler.start();
+      windowCpu = process.cpuUsage();
       reply({});
       break;
-    case 'profile-stop':
+    case 'profile-stop': {
+      // CPU of the whole process (every thread: the collector's too) over the timed window.
+      const used = process.cpuUsage(windowCpu);
       await profiler.stop();
-      reply({});
+      reply({ cpuMs: (used.user + used.system) / 1000 });
       break;
+    }
     case 'stop':
       profiler.save();
       await sim.close();

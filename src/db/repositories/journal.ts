@@ -104,6 +104,7 @@ export class JournalRepository {
   async updateMany(updates: readonly JournalUpdate[]): Promise<number> {
     if (updates.length === 0) return 0;
     const column = <T>(pick: (u: JournalUpdate) => T) => sql.param(updates.map(pick));
+    // `keep_reason` travels as 0/1: postgres.js sends an array of JS booleans as a single boolean.
     const result = await this.#db
       .update(orderJournal)
       .set({
@@ -175,7 +176,6 @@ export class JournalRepository {
   }
 }
 
-/** The rows of a raw statement: postgres.js answers with an array of rows, PGlite with `{ rows }`. */
 /** Distinct values as JSON text, numbered from 1 in order of first appearance (SQL arrays count from 1). */
 class Distinct {
   readonly values: string[] = [];
@@ -192,6 +192,7 @@ class Distinct {
   }
 }
 
+/** The rows of a raw statement: postgres.js answers with an array of rows, PGlite with `{ rows }`. */
 function resultRows<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];

@@ -199,9 +199,8 @@ export class Engine {
         reason: t.skip,
       }));
     // The programs start reading at the broker while the journal is written; none sends before it is.
+    // A failed write is rethrown below (`await write`), after the programs waiting on it have stopped.
     const write = upfront.length > 0 ? this.options.journal.insertMany(upfront) : Promise.resolve([]);
-    // A failed write is rethrown below, after the programs waiting on it have stopped.
-    write.catch(() => undefined);
     const journaled = write.then(
       (written) => new Map<string, JournalEntry>(written.map((w) => [w.accountId, w])),
       (error: unknown) => {
@@ -288,9 +287,9 @@ export class Engine {
   }
 
   /**
-   * Settle what a previous process left unfinished. Rows in `planned`, `sending` or `unknown` are looked up by
-   * client order id; the account programs of young signals are run again, which sends only what
-   * never reached the broker; older unsent rows expire with a reason.
+   * Settle what a previous process left unfinished. Rows in `planned`, `sending` or `unknown` are
+   * looked up by client order id; the account programs of young signals are run again, which sends
+   * only what never reached the broker; older unsent rows expire with a reason.
    */
   async recover(accountsById: ReadonlyMap<string, Account>): Promise<{ resumed: number; expired: number }> {
     const { journal, signals, log, clock } = this.options;

@@ -51,11 +51,14 @@ export class FaultInjector {
 
   /** Milliseconds to hold this answer back. */
   delay(info: LatencyInfo): number {
-    const l = this.latency;
-    if (l === undefined) return 0;
-    if (typeof l === 'function') return Math.max(0, l(info));
-    return Math.max(0, l.meanMs + (this.random() * 2 - 1) * l.jitterMs);
+    return this.latency === undefined ? 0 : drawDelay(this.latency, this.random, info);
   }
+}
+
+/** One draw of a delay option: its function's answer, or `meanMs ± jitterMs`; never negative. */
+export function drawDelay(option: LatencyOption, random: () => number, info: LatencyInfo): number {
+  if (typeof option === 'function') return Math.max(0, option(info));
+  return Math.max(0, option.meanMs + (random() * 2 - 1) * option.jitterMs);
 }
 
 /**

@@ -4,6 +4,7 @@
  * authorize page at `/oauth`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Api } from './api.js';
 import type { AuthService } from './auth.js';
 
@@ -183,5 +184,3 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('error', reject);
   });
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -20,7 +20,7 @@ import {
   type SessionInfo,
 } from './auth.js';
 import { EntityStore, type PositionEntity, seedReferenceData, toJson } from './entities.js';
-import { defaultFaults, FaultInjector, seededRandom } from './faults.js';
+import { defaultFaults, drawDelay, FaultInjector, seededRandom } from './faults.js';
 import { EndpointLimiter, UserRateLimiter } from './limits.js';
 import { createRestListener, type OAuthPageSettings } from './rest.js';
 import { type SimOrderView, TradovateState } from './state.js';
@@ -237,7 +237,5 @@ function networkDelay(option: LatencyOption | undefined, seed: number): (() => n
   if (option === undefined) return null;
   const random = seededRandom((seed ^ 0x5bd1e995) >>> 0);
   const info = { endpoint: '', transport: 'ws' as const, userName: null };
-  return typeof option === 'function'
-    ? () => Math.max(0, option(info))
-    : () => Math.max(0, option.meanMs + (random() * 2 - 1) * option.jitterMs);
+  return () => drawDelay(option, random, info);
 }

@@ -212,8 +212,8 @@ export class SocketHub {
       if (sock.inbound && network) sock.inbound.push(network(), () => this.onMessage(sock, data));
       else this.onMessage(sock, data);
     });
-    ws.on('close', () => this.sockets.delete(sock));
-    ws.on('error', () => this.sockets.delete(sock));
+    ws.on('close', () => this.forget(sock));
+    ws.on('error', () => this.forget(sock));
     sock.send('o');
   }
 
@@ -313,17 +313,17 @@ export class SocketHub {
     sock.enqueue(responseMessage(frame.id, status, answer));
   }
 
+  /** A closed socket; with the last synced one gone, store changes are no longer listened to. */
+  private forget(sock: SimSocket): void {
+    this.sockets.delete(sock);
+    if (!this.synced.delete(sock) || this.synced.size > 0) return;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
   private broadcast(change: EntityChange): void {
     if (change.accountId === null) return;
     for (const s of this.synced) {
-      if (!this.sockets.has(s)) {
-        this.synced.delete(s);
-        if (this.synced.size === 0) {
-          this.unsubscribe?.();
-          this.unsubscribe = null;
-        }
-        continue;
-      }
       const scope = s.scope;
       if (!scope?.accountIds.has(change.accountId)) continue;
       if (scope.entityTypes !== null && !scope.entityTypes.has(change.entityType)) continue;
@@ -349,7 +349,7 @@ export class SocketHub {
     s.flush();
     s.send(`a${JSON.stringify([{ e: 'shutdown', d: { reasonCode, ...(reason ? { reason } : {}) } }])}`);
     s.closeWith(reason ?? reasonCode);
-    this.sockets.delete(s);
+    this.forget(s);
   }
 
   private tick(): void {
@@ -359,10 +359,10 @@ export class SocketHub {
       if (!s.open) continue;
       if (!s.session && now - s.openedAt >= o.authorizeTimeoutMs) {
         s.closeWith('Unauthorized');
-        this.sockets.delete(s);
+        this.forget(s);
       } else if (now - s.lastReceived >= o.clientTimeoutMs) {
         s.closeWith('Heartbeat timeout');
-        this.sockets.delete(s);
+        this.forget(s);
       } else if (now - s.lastSent >= o.heartbeatMs) {
         s.send('h');
       }

@@ -37,7 +37,7 @@ export class JournalWriter {
   constructor(options: JournalWriterOptions) {
     this.store = options.store;
     this.maxBatch = options.maxBatch ?? 500;
-    this.maxDelayMs = options.maxDelayMs ?? 2;
+    this.maxDelayMs = options.maxDelayMs ?? 10;
     this.maxInFlight = options.maxInFlight ?? 4;
   }
 

@@ -770,7 +770,12 @@ export class TradovateBroker implements Broker {
     const cid = request.account.credentialId;
     if (request.type === 'stop')
       return err(rejected('Unsupported', 'a fill-relative bracket needs a market or limit entry'));
-    const contract = await this.resolveContract(cid, request.contract, { priority });
+    // The request names the exact contract a resolution cached: no second look-up while it is fresh.
+    const known = this.lane(cid).contracts.get(request.contract);
+    const contract =
+      known && this.clock.now() - known.at < this.cacheOptions.contractsMs
+        ? ok(known.info)
+        : await this.resolveContract(cid, request.contract, { priority });
     if (!contract.ok) return contract;
     const { tickSize } = contract.value;
     const direction = request.side === 'buy' ? 1 : -1;
@@ -916,7 +921,12 @@ export class TradovateBroker implements Broker {
     if (!/^\d{1,15}$/.test(ref.brokerAccountId)) return refuse();
     const id = Number(ref.brokerAccountId);
     const lane = this.lane(ref.credentialId);
-    const before = lane.accounts?.at;
+    const cached = lane.accounts;
+    if (cached && this.clock.now() - cached.at < this.cacheOptions.accountsMs) {
+      const known = cached.list.find((a) => a.id === id);
+      if (known) return ok(known);
+    }
+    const before = cached?.at;
     const listed = await this.loadAccounts(ref.credentialId, priority, false);
     if (!listed.ok) return listed;
     let found = listed.value.find((a) => a.id === id);

@@ -15,7 +15,7 @@ import { coolingDown, needsReauth, translateFailure } from './errors.js';
 import type { CredentialHealth } from './health.js';
 import type { Budgets } from './limits.js';
 import type { PenaltyPolicy } from './penalties.js';
-import { sendThroughPenalties, withTicket } from './penalties.js';
+import { penalized, sendThroughPenalties, withTicket } from './penalties.js';
 import type { SocketPool } from './pool.js';
 import type { RestTransport, TransportAnswer, VenueRequest } from './rest.js';
 import type { AccessToken, TokenManager } from './tokens.js';
@@ -38,6 +38,11 @@ export interface ClientDeps {
   readonly requestTimeoutMs: number;
 }
 
+/** How one call reaches the venue: a query that lost its socket stays on REST for its resends. */
+interface Route {
+  restOnly: boolean;
+}
+
 /** Counters of what was sent, for tests and metrics. */
 export interface ClientStats {
   ws: number;
@@ -57,43 +62,43 @@ export class TradovateClient {
     spec: CallSpec,
   ): Promise<Result<unknown, BrokerError>> {
     const { health, tokens, log } = this.deps;
-    const ctx = { mutation: spec.mutation, endpoint: request.endpoint };
     const refusal = health.refusal(credentialId);
     if (refusal) return err(refusal);
-    const first = await tokens.get(credentialId);
-    if (!first.ok) return first;
-    let token: AccessToken = first.value;
+    let token = tokens.fresh(credentialId);
+    if (!token) {
+      const first = await tokens.get(credentialId);
+      if (!first.ok) return first;
+      token = first.value;
+    }
 
     for (let authAttempt = 0; ; authAttempt++) {
-      let restOnly = false;
-      const sent = await sendThroughPenalties(
-        this.deps.penalties,
-        credentialId,
-        request.endpoint,
-        async (ticket) => {
-          const req = ticket ? withTicket(request, ticket) : request;
-          for (;;) {
-            const admitted = await this.deps.budgets.acquire(credentialId, spec.priority);
-            if (!admitted.ok) return admitted;
-            const again = health.refusal(credentialId);
-            if (again) return err(again);
-            const r = await this.send(credentialId, token, req, spec, restOnly);
-            if (r.retryOverRest) {
-              restOnly = true;
-              this.stats.restFallbacks++;
-              continue;
-            }
-            return ok(r.answer);
-          }
-        },
-      );
+      const route: Route = { restOnly: false };
+      const current = token;
+      const first = await this.attempt(credentialId, current, request, spec, route);
+      const sent =
+        first.ok && penalized(first.value)
+          ? await sendThroughPenalties(
+              this.deps.penalties,
+              credentialId,
+              request.endpoint,
+              (ticket) =>
+                this.attempt(
+                  credentialId,
+                  current,
+                  ticket ? withTicket(request, ticket) : request,
+                  spec,
+                  route,
+                ),
+              first,
+            )
+          : first;
       if (!sent.ok) return sent;
       const answer = sent.value;
       if (answer.kind === 'failed') {
         return err(
           translateFailure(
             { kind: answer.failure, sent: answer.sent, ...(answer.detail ? { detail: answer.detail } : {}) },
-            ctx,
+            { mutation: spec.mutation, endpoint: request.endpoint },
           ),
         );
       }
@@ -126,8 +131,34 @@ export class TradovateClient {
         );
       }
       return err(
-        translateFailure({ kind: 'http', status, text: answer.text || stringBody(answer.body) }, ctx),
+        translateFailure(
+          { kind: 'http', status, text: answer.text || stringBody(answer.body) },
+          { mutation: spec.mutation, endpoint: request.endpoint },
+        ),
       );
+    }
+  }
+
+  /** One sending of the request: wait for the budget, then the socket (or REST). */
+  private async attempt(
+    credentialId: string,
+    token: AccessToken,
+    request: VenueRequest,
+    spec: CallSpec,
+    route: Route,
+  ): Promise<Result<TransportAnswer, BrokerError>> {
+    for (;;) {
+      const admitted = await this.deps.budgets.acquire(credentialId, spec.priority);
+      if (!admitted.ok) return admitted;
+      const again = this.deps.health.refusal(credentialId);
+      if (again) return err(again);
+      const r = await this.send(credentialId, token, request, spec, route.restOnly);
+      if (r.retryOverRest) {
+        route.restOnly = true;
+        this.stats.restFallbacks++;
+        continue;
+      }
+      return ok(r.answer);
     }
   }
 
@@ -140,11 +171,16 @@ export class TradovateClient {
   ): Promise<{ answer: TransportAnswer; retryOverRest: boolean }> {
     const timeout = this.deps.requestTimeoutMs;
     if (!restOnly && this.deps.pool.enabled) {
-      const acquired = await this.deps.pool.acquire(credentialId, token.token);
-      if (acquired.kind === 'refused') return { answer: acquired.answer, retryOverRest: false };
-      if (acquired.kind === 'socket') {
+      // An open socket is used as it is; only a missing one is waited for.
+      let socket = this.deps.pool.ready(credentialId);
+      if (!socket) {
+        const acquired = await this.deps.pool.acquire(credentialId, token.token);
+        if (acquired.kind === 'refused') return { answer: acquired.answer, retryOverRest: false };
+        if (acquired.kind === 'socket') socket = acquired.socket;
+      }
+      if (socket) {
         this.stats.ws++;
-        const answer = await acquired.socket.request(request, timeout);
+        const answer = await socket.request(request, timeout);
         if (answer.kind === 'failed') {
           if (!answer.sent) {
             // Never left the process: REST is as safe for a mutation as for a query.

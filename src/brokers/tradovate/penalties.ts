@@ -29,19 +29,33 @@ export function withTicket(request: VenueRequest, ticket: string): VenueRequest 
   return { ...request, body: { ...(request.body ?? {}), 'p-ticket': ticket } };
 }
 
+/** The answer may be a penalty ticket: a 2xx whose body names one (cheap; no parsing). */
+export function penalized(answer: TransportAnswer): boolean {
+  if (answer.kind !== 'response' || answer.status < 200 || answer.status >= 300) return false;
+  const body = answer.body;
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    !Array.isArray(body) &&
+    ('p-ticket' in body || 'p-captcha' in body)
+  );
+}
+
 /**
  * Run `attempt` (which sends the request, with the ticket when one is given) until the answer is
  * not a penalty. Returns the last answer, or why the request was given up before being handled.
+ * `first` is the answer of a first attempt the caller already made without a ticket.
  */
 export async function sendThroughPenalties(
   policy: PenaltyPolicy,
   credentialId: string,
   endpoint: string,
   attempt: (ticket: string | null) => Promise<Result<TransportAnswer, BrokerError>>,
+  first?: Result<TransportAnswer, BrokerError>,
 ): Promise<Result<TransportAnswer, BrokerError>> {
   let ticket: string | null = null;
   for (let resends = 0; ; resends++) {
-    const r = await attempt(ticket);
+    const r = resends === 0 && first ? first : await attempt(ticket);
     if (!r.ok) return r;
     const answer = r.value;
     if (answer.kind !== 'response' || answer.status < 200 || answer.status >= 300) return r;

@@ -88,6 +88,15 @@ export class SocketPool {
     return n;
   }
 
+  /** The credential's socket when it is open and authorized, without waiting; null otherwise. */
+  ready(credentialId: string): TradovateSocket | null {
+    if (this.closed) return null;
+    const socket = this.entries.get(credentialId)?.socket;
+    if (!socket?.ready) return null;
+    socket.lastUsed = Date.now();
+    return socket;
+  }
+
   /** The credential's socket, opening it (authorized with `token`) when there is none. */
   async acquire(credentialId: string, token: string): Promise<Acquired> {
     if (!this.enabled) return { kind: 'none', reason: 'websockets disabled' };

@@ -94,12 +94,20 @@ export class TokenManager {
 
   /** A token for a request: from the cache when fresh, otherwise acquired (shared by concurrent callers). */
   get(credentialId: string): Promise<Result<AccessToken, BrokerError>> {
-    const cached = this.cache.get(credentialId);
-    if (cached && cached.expiresAt - this.deps.clock.now() > this.deps.options.renewMarginMs) {
-      this.deps.log.debug({ credentialId, source: 'cache' }, SOURCE_MESSAGES.cache);
-      return Promise.resolve(ok({ ...cached, source: 'cache' }));
-    }
+    const cached = this.fresh(credentialId);
+    if (cached) return Promise.resolve(ok({ ...cached, source: 'cache' }));
     return this.single(credentialId, { kind: 'normal' });
+  }
+
+  /**
+   * The cached token when it is fresh enough to send, without waiting; null when one must be
+   * acquired with {@link get}.
+   */
+  fresh(credentialId: string): AccessToken | null {
+    const cached = this.cache.get(credentialId);
+    if (!cached || cached.expiresAt - this.deps.clock.now() <= this.deps.options.renewMarginMs) return null;
+    this.deps.log.debug({ credentialId, source: 'cache' }, SOURCE_MESSAGES.cache);
+    return cached;
   }
 
   /** The venue refused `token` (HTTP 401): renew it once, or pick up a newer token another caller got. */

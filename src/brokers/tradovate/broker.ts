@@ -361,8 +361,8 @@ export class TradovateBroker implements Broker {
         ? `${form.root}${form.month}${form.year % 10}`
         : frontMonth(form.root, new Date(this.clock.now())).name;
     const lane = this.lane(credentialId);
-    const cached = lane.contracts.get(name);
-    if (cached && this.clock.now() - cached.at < this.cacheOptions.contractsMs) return ok(cached.info);
+    const cached = this.cachedContract(lane, name);
+    if (cached) return ok(cached);
     // A fan-out resolves the same contract for every account of the lane at once: ask once.
     const running = lane.resolving.get(name);
     if (running) return running;
@@ -771,11 +771,8 @@ export class TradovateBroker implements Broker {
     if (request.type === 'stop')
       return err(rejected('Unsupported', 'a fill-relative bracket needs a market or limit entry'));
     // The request names the exact contract a resolution cached: no second look-up while it is fresh.
-    const known = this.lane(cid).contracts.get(request.contract);
-    const contract =
-      known && this.clock.now() - known.at < this.cacheOptions.contractsMs
-        ? ok(known.info)
-        : await this.resolveContract(cid, request.contract, { priority });
+    const known = this.cachedContract(this.lane(cid), request.contract);
+    const contract = known ? ok(known) : await this.resolveContract(cid, request.contract, { priority });
     if (!contract.ok) return contract;
     const { tickSize } = contract.value;
     const direction = request.side === 'buy' ? 1 : -1;
@@ -898,9 +895,8 @@ export class TradovateBroker implements Broker {
     force: boolean,
   ): Promise<BrokerResult<VenueAccount[]>> {
     const lane = this.lane(credentialId);
-    const cached = lane.accounts;
-    if (!force && cached && this.clock.now() - cached.at < this.cacheOptions.accountsMs)
-      return Promise.resolve(ok(cached.list));
+    const cached = force ? null : this.cachedAccounts(lane);
+    if (cached) return Promise.resolve(ok(cached));
     if (lane.loadingAccounts) return lane.loadingAccounts;
     const loading = this.query(credentialId, { endpoint: 'account/list' }, priority, parseAccountList)
       .then((r) => {
@@ -914,6 +910,18 @@ export class TradovateBroker implements Broker {
     return loading;
   }
 
+  /** The credential's account list while it is trusted; null when it must be loaded. */
+  private cachedAccounts(lane: Lane): VenueAccount[] | null {
+    const cached = lane.accounts;
+    return cached && this.clock.now() - cached.at < this.cacheOptions.accountsMs ? cached.list : null;
+  }
+
+  /** A resolved contract, by name, while it is trusted; null when it must be looked up. */
+  private cachedContract(lane: Lane, name: string): ContractInfo | null {
+    const cached = lane.contracts.get(name);
+    return cached && this.clock.now() - cached.at < this.cacheOptions.contractsMs ? cached.info : null;
+  }
+
   /** The account, when it belongs to the credential; `rejected`/`Unauthorized` otherwise. */
   private async account(ref: AccountRef, priority: Priority): Promise<BrokerResult<VenueAccount>> {
     const refuse = () =>
@@ -921,12 +929,9 @@ export class TradovateBroker implements Broker {
     if (!/^\d{1,15}$/.test(ref.brokerAccountId)) return refuse();
     const id = Number(ref.brokerAccountId);
     const lane = this.lane(ref.credentialId);
-    const cached = lane.accounts;
-    if (cached && this.clock.now() - cached.at < this.cacheOptions.accountsMs) {
-      const known = cached.list.find((a) => a.id === id);
-      if (known) return ok(known);
-    }
-    const before = cached?.at;
+    const known = this.cachedAccounts(lane)?.find((a) => a.id === id);
+    if (known) return ok(known);
+    const before = lane.accounts?.at;
     const listed = await this.loadAccounts(ref.credentialId, priority, false);
     if (!listed.ok) return listed;
     let found = listed.value.find((a) => a.id === id);

@@ -70,10 +70,19 @@ const penaltySchema = z.looseObject({
   'p-message': z.string().nullish(),
 });
 
+/** The body names a penalty ticket or captcha (a look at its keys; {@link parsePenalty} reads it). */
+export function namesPenalty(body: unknown): boolean {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    !Array.isArray(body) &&
+    ('p-ticket' in body || 'p-captcha' in body)
+  );
+}
+
 /** The penalty carried by a 200 body, or null when the body is an ordinary answer. */
 export function parsePenalty(body: unknown): Penalty | null {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
-  if (!('p-ticket' in body) && !('p-captcha' in body)) return null;
+  if (!namesPenalty(body)) return null;
   const r = penaltySchema.safeParse(body);
   if (!r.success) return null;
   const d = r.data;

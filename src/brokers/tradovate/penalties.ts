@@ -10,7 +10,7 @@ import type { BrokerError } from '../errors.js';
 import { rateLimited } from '../errors.js';
 import { credentialLocked } from './errors.js';
 import type { CredentialHealth } from './health.js';
-import { parsePenalty } from './parse.js';
+import { namesPenalty, parsePenalty } from './parse.js';
 import type { TransportAnswer, VenueRequest } from './rest.js';
 import type { Clock, Logger } from './types.js';
 
@@ -30,14 +30,9 @@ export function withTicket(request: VenueRequest, ticket: string): VenueRequest 
 }
 
 /** The answer may be a penalty ticket: a 2xx whose body names one (cheap; no parsing). */
-export function penalized(answer: TransportAnswer): boolean {
-  if (answer.kind !== 'response' || answer.status < 200 || answer.status >= 300) return false;
-  const body = answer.body;
+export function penalized(answer: TransportAnswer): answer is Extract<TransportAnswer, { kind: 'response' }> {
   return (
-    typeof body === 'object' &&
-    body !== null &&
-    !Array.isArray(body) &&
-    ('p-ticket' in body || 'p-captcha' in body)
+    answer.kind === 'response' && answer.status >= 200 && answer.status < 300 && namesPenalty(answer.body)
   );
 }
 
@@ -58,7 +53,7 @@ export async function sendThroughPenalties(
     const r = resends === 0 && first ? first : await attempt(ticket);
     if (!r.ok) return r;
     const answer = r.value;
-    if (answer.kind !== 'response' || answer.status < 200 || answer.status >= 300) return r;
+    if (!penalized(answer)) return r;
     const penalty = parsePenalty(answer.body);
     if (!penalty) return r;
     if (penalty.captcha) {

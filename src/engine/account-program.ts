@@ -32,9 +32,10 @@ export interface AccountTask {
   /** Contracts after sizing (0 for flatten and close). */
   readonly quantity: number;
   /**
-   * Journal rows already written for this account and signal, by client order id. A promise, so
-   * the program's first read at the broker overlaps the fan-out's journal write; nothing is sent
-   * before it resolves.
+   * Journal rows already written for this account and signal, by client order id (the map may hold
+   * other accounts' rows too; client order ids name their account). A promise, so the program's
+   * first read at the broker overlaps the fan-out's journal write; nothing is sent before it
+   * resolves.
    */
   readonly existing: Promise<ReadonlyMap<string, JournalEntry>>;
   /**

@@ -201,8 +201,9 @@ export class Engine {
     // The programs start reading at the broker while the journal is written; none sends before it is.
     // A failed write is rethrown below (`await write`), after the programs waiting on it have stopped.
     const write = upfront.length > 0 ? this.options.journal.insertMany(upfront) : Promise.resolve([]);
+    // One map for the whole fan-out: a program only asks for its own client order ids.
     const journaled = write.then(
-      (written) => new Map<string, JournalEntry>(written.map((w) => [w.accountId, w])),
+      (written) => new Map<string, JournalEntry>(written.map((w) => [w.clientOrderId, w])),
       (error: unknown) => {
         throw new NotJournaled(error);
       },
@@ -225,17 +226,13 @@ export class Engine {
         });
         continue;
       }
-      const accountId = t.account.id;
       runnable.push({
         signalId,
         signal: envelope.signal,
         account: t.account,
         contract: t.contract,
         quantity: t.quantity,
-        existing: journaled.then((byAccount) => {
-          const row = byAccount.get(accountId);
-          return new Map(row ? [[row.clientOrderId, row]] : []);
-        }),
+        existing: journaled,
         resumed: false,
         startedAt,
       });

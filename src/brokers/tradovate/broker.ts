@@ -251,10 +251,17 @@ const REFERENCE_ENTITIES: ReadonlySet<string> = new Set([
   'userPlugin',
 ]);
 
+/** A Tradovate id (account, order, contract) written as digits. */
+const VENUE_ID = /^\d{1,15}$/;
+
+function notOurAccount(ref: AccountRef): BrokerResult<never> {
+  return err(rejected('Unauthorized', `account ${ref.brokerAccountId} is not an account of this credential`));
+}
+
 /** A venue id in an event's entity, when it is one. */
 function venueId(value: unknown): number | null {
   if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
-  if (typeof value === 'string' && /^\d{1,15}$/.test(value)) return Number(value);
+  if (typeof value === 'string' && VENUE_ID.test(value)) return Number(value);
   return null;
 }
 
@@ -922,15 +929,27 @@ export class TradovateBroker implements Broker {
     return cached && this.clock.now() - cached.at < this.cacheOptions.contractsMs ? cached.info : null;
   }
 
-  /** The account, when it belongs to the credential; `rejected`/`Unauthorized` otherwise. */
-  private async account(ref: AccountRef, priority: Priority): Promise<BrokerResult<VenueAccount>> {
-    const refuse = () =>
-      err(rejected('Unauthorized', `account ${ref.brokerAccountId} is not an account of this credential`));
-    if (!/^\d{1,15}$/.test(ref.brokerAccountId)) return refuse();
+  /**
+   * The account, when it belongs to the credential; `rejected`/`Unauthorized` otherwise. Answered
+   * at once (no promise) when the fresh cached list holds it.
+   */
+  private account(
+    ref: AccountRef,
+    priority: Priority,
+  ): BrokerResult<VenueAccount> | Promise<BrokerResult<VenueAccount>> {
+    if (!VENUE_ID.test(ref.brokerAccountId)) return notOurAccount(ref);
     const id = Number(ref.brokerAccountId);
     const lane = this.lane(ref.credentialId);
     const known = this.cachedAccounts(lane)?.find((a) => a.id === id);
-    if (known) return ok(known);
+    return known ? ok(known) : this.listedAccount(ref, id, lane, priority);
+  }
+
+  private async listedAccount(
+    ref: AccountRef,
+    id: number,
+    lane: Lane,
+    priority: Priority,
+  ): Promise<BrokerResult<VenueAccount>> {
     const before = lane.accounts?.at;
     const listed = await this.loadAccounts(ref.credentialId, priority, false);
     if (!listed.ok) return listed;
@@ -945,7 +964,7 @@ export class TradovateBroker implements Broker {
       if (!fresh.ok) return fresh;
       found = fresh.value.find((a) => a.id === id);
     }
-    return found ? ok(found) : refuse();
+    return found ? ok(found) : notOurAccount(ref);
   }
 
   /**
@@ -1234,7 +1253,7 @@ export class TradovateBroker implements Broker {
   ): Promise<BrokerResult<{ orderType: string; version: BrokerResult<VenueOrderVersion | null> | null }>> {
     const refuse = () =>
       err(rejected('UnknownOrder', `order ${orderId} is not an order of account ${accountId}`));
-    if (!/^\d{1,15}$/.test(orderId)) return refuse();
+    if (!VENUE_ID.test(orderId)) return refuse();
     const id = Number(orderId);
     const known = this.lane(credentialId).orders.get(id);
     if (known)

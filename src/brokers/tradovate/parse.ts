@@ -3,8 +3,9 @@
  * records, and the mapping of those records onto the broker port's vocabulary. No I/O here: every
  * function is tested against recorded fixtures.
  *
- * Schemas are loose on purpose: the venue adds fields over time, and only the fields read here
- * are checked.
+ * Schemas tolerate fields they do not name: the venue adds fields over time, and only the fields
+ * read here are checked. Records that are mapped field by field drop the rest while parsing; the
+ * few kept whole (tokens, accounts, products, events) keep them.
  */
 import { z } from 'zod';
 import type { Result } from '../../domain/result.js';
@@ -292,7 +293,7 @@ export interface VenueOrder {
   readonly timestamp: string | null;
 }
 
-const orderSchema = z.looseObject({
+const orderSchema = z.object({
   id,
   accountId: id,
   contractId: id.nullish(),
@@ -343,7 +344,7 @@ export interface VenueOrderVersion {
   readonly text: string | null;
 }
 
-const orderVersionSchema = z.looseObject({
+const orderVersionSchema = z.object({
   id,
   orderId: id,
   orderQty: z.number().int(),
@@ -387,7 +388,7 @@ export interface VenueCommand {
   readonly commandType: string;
 }
 
-const commandSchema = z.looseObject({ id, orderId: id, clOrdId: optionalString, commandType: z.string() });
+const commandSchema = z.object({ id, orderId: id, clOrdId: optionalString, commandType: z.string() });
 
 /** `command/deps`, `command/ldeps`. */
 export function parseCommandList(body: unknown): Parsed<VenueCommand[]> {
@@ -420,7 +421,7 @@ export interface VenuePosition {
   readonly netPrice: number | null;
 }
 
-const positionSchema = z.looseObject({
+const positionSchema = z.object({
   id,
   accountId: id,
   contractId: id,
@@ -451,7 +452,7 @@ export interface VenueFill {
   readonly active: boolean;
 }
 
-const fillSchema = z.looseObject({
+const fillSchema = z.object({
   id,
   orderId: id,
   qty: z.number().int(),
@@ -497,7 +498,7 @@ export interface VenueOrderStrategy {
   readonly failureMessage: string | null;
 }
 
-const orderStrategySchema = z.looseObject({
+const orderStrategySchema = z.object({
   id,
   accountId: id.nullish(),
   uuid: optionalString,
@@ -528,7 +529,7 @@ export interface VenueOrderStrategyLink {
   readonly label: string;
 }
 
-const orderStrategyLinkSchema = z.looseObject({
+const orderStrategyLinkSchema = z.object({
   id,
   orderStrategyId: id,
   orderId: id,
@@ -572,7 +573,7 @@ export type PlaceAnswer =
     }
   | { readonly kind: 'failed'; readonly reason: string; readonly text: string };
 
-const placeResultSchema = z.looseObject({
+const placeResultSchema = z.object({
   orderId: id.nullish(),
   oso1Id: id.nullish(),
   oso2Id: id.nullish(),
@@ -612,7 +613,7 @@ export type CommandAnswer =
   | { readonly kind: 'accepted'; readonly commandId: number | null }
   | { readonly kind: 'failed'; readonly reason: string; readonly text: string };
 
-const commandResultSchema = z.looseObject({
+const commandResultSchema = z.object({
   commandId: id.nullish(),
   failureReason: optionalString,
   failureText: optionalString,
@@ -639,7 +640,7 @@ export type StrategyAnswer =
   | { readonly kind: 'started'; readonly strategy: VenueOrderStrategy }
   | { readonly kind: 'failed'; readonly text: string };
 
-const strategyResponseSchema = z.looseObject({
+const strategyResponseSchema = z.object({
   errorText: optionalString,
   orderStrategy: orderStrategySchema.nullish(),
 });

@@ -111,8 +111,19 @@ export interface CacheOptions {
   readonly accountsMissRefreshMs: number;
   /** How long a resolved contract is trusted, ms. */
   readonly contractsMs: number;
-  /** Client order ids remembered per credential for duplicate placements. */
+  /** Most client order ids remembered per credential for duplicate placements (a hard cap). */
   readonly placements: number;
+  /**
+   * How long an answered placement is remembered, ms: a repeat of its client order id within this
+   * time gets the first answer and places nothing. Beyond it, the engine's journal is the guard (it
+   * never sends an acknowledged row again and looks unsettled ones up first).
+   */
+  readonly placementsMs: number;
+  /**
+   * How long the account of an order this process placed or looked up is remembered, ms. Modify and
+   * cancel of an order no longer remembered look its owner up at the venue first.
+   */
+  readonly ordersMs: number;
 }
 
 export const DEFAULT_CACHE: CacheOptions = {
@@ -120,6 +131,8 @@ export const DEFAULT_CACHE: CacheOptions = {
   accountsMissRefreshMs: 30_000,
   contractsMs: 60 * 60_000,
   placements: 5_000,
+  placementsMs: 15 * 60_000,
+  ordersMs: 60 * 60_000,
 };
 
 /**
@@ -186,11 +199,15 @@ export interface TradovateBrokerOptions {
 interface KnownOrder {
   readonly accountId: number;
   readonly orderType: string;
+  /** When it was remembered (the clock's ms). */
+  readonly at: number;
 }
 
 interface Placement {
   readonly promise: Promise<BrokerResult<unknown>>;
   result: BrokerResult<unknown> | null;
+  /** When it was sent (the clock's ms). */
+  readonly at: number;
 }
 
 interface Lane {
@@ -281,6 +298,8 @@ export class TradovateBroker implements Broker {
   private readonly timeouts: TimeoutOptions;
   private readonly lanes = new Map<string, Lane>();
   private readonly reconnects = new Set<NodeJS.Timeout>();
+  /** Lets go of expired placements and orders of credentials that stopped trading. */
+  private readonly sweeper: NodeJS.Timeout;
   private closed = false;
 
   constructor(private readonly options: TradovateBrokerOptions) {
@@ -288,6 +307,9 @@ export class TradovateBroker implements Broker {
     this.clock = options.clock ?? systemClock;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.cacheOptions = { ...DEFAULT_CACHE, ...options.cache };
+    const { placementsMs, ordersMs } = this.cacheOptions;
+    this.sweeper = setInterval(() => this.forgetExpired(), Math.max(1_000, Math.min(placementsMs, ordersMs)));
+    this.sweeper.unref();
     this.coalesceOptions = { ...DEFAULT_COALESCE, ...options.coalesce };
     this.poolOptions = { ...DEFAULT_POOL, ...options.pool };
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -686,6 +708,7 @@ export class TradovateBroker implements Broker {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.sweeper);
     for (const t of this.reconnects) clearTimeout(t);
     this.reconnects.clear();
     this.budgets.close();
@@ -879,8 +902,9 @@ export class TradovateBroker implements Broker {
       }
       lane.placements.delete(key);
     }
-    const entry: Placement = { promise: run(), result: null };
+    const entry: Placement = { promise: run(), result: null, at: this.clock.now() };
     lane.placements.set(key, entry);
+    this.forgetOld(lane, entry.at);
     if (lane.placements.size > this.cacheOptions.placements) {
       const oldest = lane.placements.keys().next().value;
       if (oldest !== undefined) lane.placements.delete(oldest);
@@ -1334,12 +1358,54 @@ export class TradovateBroker implements Broker {
   }
 
   private remember(credentialId: string, orderId: number, accountId: number, orderType: string): void {
-    const orders = this.lane(credentialId).orders;
-    orders.set(orderId, { accountId, orderType });
+    const lane = this.lane(credentialId);
+    const orders = lane.orders;
+    const at = this.clock.now();
+    // Re-inserted, so the map stays in the order things were remembered: the oldest come first.
+    orders.delete(orderId);
+    orders.set(orderId, { accountId, orderType, at });
+    this.forgetOld(lane, at);
     if (orders.size > this.cacheOptions.placements * 3) {
       const oldest = orders.keys().next().value;
       if (oldest !== undefined) orders.delete(oldest);
     }
+  }
+
+  /**
+   * Drop answered placements and remembered orders older than their windows. Both maps are in
+   * insertion order, so this stops at the first young entry; a placement still waiting for its
+   * answer is kept whatever its age (a repeat must share it).
+   */
+  private forgetOld(lane: Lane, now: number): void {
+    const { placementsMs, ordersMs } = this.cacheOptions;
+    for (const [key, p] of lane.placements) {
+      if (now - p.at < placementsMs) break;
+      if (p.result !== null) lane.placements.delete(key);
+    }
+    for (const [id, o] of lane.orders) {
+      if (now - o.at < ordersMs) break;
+      lane.orders.delete(id);
+    }
+  }
+
+  /**
+   * Forget what every credential's windows have let go of, including credentials that have not
+   * traded since (the periodic sweep; placing and remembering prune their own credential as they go).
+   */
+  forgetExpired(): void {
+    const now = this.clock.now();
+    for (const lane of this.lanes.values()) this.forgetOld(lane, now);
+  }
+
+  /** Placements and orders remembered across all credentials, for metrics and tests. */
+  cacheStats(): { placements: number; orders: number } {
+    let placements = 0;
+    let orders = 0;
+    for (const lane of this.lanes.values()) {
+      placements += lane.placements.size;
+      orders += lane.orders.size;
+    }
+    return { placements, orders };
   }
 
   /** The account changed (or may have): move its generation so no earlier read is shared. */

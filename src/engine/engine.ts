@@ -9,7 +9,7 @@
 import type { Broker, BrokerResult, ContractInfo } from '../brokers/broker.js';
 import type { Clock } from '../domain/clock.js';
 import type { JournalEntry } from '../domain/orders.js';
-import { clientOrderId, placesOrder, TERMINAL_STATES } from '../domain/orders.js';
+import { clientOrderId, placesOrder } from '../domain/orders.js';
 import { gate, isEntry, mapSymbol, sizeFor } from '../domain/sizing.js';
 import { parseSymbol } from '../domain/symbols.js';
 import type { Account, BrokerName, SignalEnvelope } from '../domain/types.js';
@@ -286,7 +286,10 @@ export class Engine {
   /**
    * Settle what a previous process left unfinished. Rows in `planned`, `sending` or `unknown` are
    * looked up by client order id; the account programs of young signals are run again, which sends
-   * only what never reached the broker; older unsent rows expire with a reason.
+   * only what never reached the broker; older unsent rows expire with a reason. Accounts are
+   * settled side by side under the fan-out's concurrency cap, so a credential's look-ups share
+   * requests as a fan-out's do, and recovering 10,000 accounts takes seconds, not an hour of
+   * one-by-one round trips.
    */
   async recover(accountsById: ReadonlyMap<string, Account>): Promise<{ resumed: number; expired: number }> {
     const { journal, signals, log, clock } = this.options;
@@ -294,62 +297,41 @@ export class Engine {
     const open = await journal.listNonTerminal();
     if (open.length === 0) return { resumed: 0, expired: 0 };
     const bySignal = new Map<string, JournalEntry[]>();
-    for (const row of open) bySignal.set(row.signalId, [...(bySignal.get(row.signalId) ?? []), row]);
+    for (const row of open) {
+      const rows = bySignal.get(row.signalId);
+      if (rows) rows.push(row);
+      else bySignal.set(row.signalId, [row]);
+    }
     let resumed = 0;
     let expired = 0;
     for (const [signalId, rows] of bySignal) {
       const record = await signals.get(signalId);
       if (!record) continue;
       const age = clock.now().getTime() - record.createdAt.getTime();
-      const all = await journal.listBySignal(signalId);
-      const accountIds = [...new Set(rows.map((r) => r.accountId))];
+      if (age > this.resumeWindowMs) {
+        // Too old to send now: settle what was sent, expire what was not.
+        expired += await this.settleExpired(rows, accountsById);
+        continue;
+      }
+      const byAccount = new Map<string, JournalEntry[]>();
+      for (const row of await journal.listBySignal(signalId)) {
+        const mine = byAccount.get(row.accountId);
+        if (mine) mine.push(row);
+        else byAccount.set(row.accountId, [row]);
+      }
+      const contracts = new ContractCache(this.options.brokers);
       const tasks: AccountTask[] = [];
-      for (const accountId of accountIds) {
+      await runPool(new Set(rows.map((r) => r.accountId)), this.concurrency, async (accountId) => {
         const account = accountsById.get(accountId);
-        if (!account) continue;
-        const mine = all.filter((r) => r.accountId === accountId);
-        if (age > this.resumeWindowMs) {
-          // Too old to send now: settle what was sent, expire what was not.
-          for (const row of mine.filter((r) => !TERMINAL_STATES.has(r.state))) {
-            const broker = this.options.brokers.get(account.broker)!;
-            // A planned row may have been sent: the send follows its journaling without another write.
-            const found = !placesOrder(row.leg)
-              ? null
-              : await broker.findOrder(
-                  { credentialId: account.credentialId, brokerAccountId: account.brokerAccountId },
-                  row.clientOrderId,
-                  { priority: 'background' },
-                );
-            if (found?.ok && found.value) {
-              await journal.updateMany([
-                { id: row.id, state: 'reconciled', brokerOrderIds: [found.value.orderId] },
-              ]);
-            } else if (found && !found.ok) {
-              // No lookup got through: it may have been sent. Reconciliation settles it later.
-              await journal.updateMany([
-                {
-                  id: row.id,
-                  state: 'unknown',
-                  reason: `${found.error.reason}: lookup failed after restart`,
-                },
-              ]);
-            } else {
-              await journal.updateMany([
-                { id: row.id, state: 'rejected', reason: 'expired: not sent before the restart' },
-              ]);
-              expired++;
-            }
-          }
-          continue;
-        }
-        const contracts = new ContractCache(this.options.brokers);
+        if (!account) return;
         const symbol = accountSymbol(account, record.body.symbol);
         let contract: ContractInfo | null = null;
         if (symbol !== null) {
           const r = await contracts.resolve(account, symbol);
-          if (!r.ok) continue;
+          if (!r.ok) return;
           contract = r.value;
         }
+        const mine = byAccount.get(accountId) ?? [];
         const entryRow = mine.find((r) => r.leg === 'entry');
         tasks.push({
           signalId,
@@ -361,7 +343,7 @@ export class Engine {
           resumed: true,
           startedAt: performance.now(),
         });
-      }
+      });
       const outcomes: AccountOutcome[] = [];
       await this.dispatch(tasks, (o) => outcomes.push(o));
       await this.writer.flush();
@@ -377,6 +359,47 @@ export class Engine {
       log.info({ signalId, accounts: tasks.length }, 'recovered unfinished fan-out');
     }
     return { resumed, expired };
+  }
+
+  /**
+   * The unsettled rows of a signal too old to trade now: an order the broker has is reconciled; one
+   * it has not is expired; when no look-up gets through, the row stays unknown for reconciliation
+   * (a `planned` row may have been sent: nothing is written between its journaling and its send).
+   * Returns how many expired.
+   */
+  private async settleExpired(
+    rows: readonly JournalEntry[],
+    accountsById: ReadonlyMap<string, Account>,
+  ): Promise<number> {
+    let expired = 0;
+    await runPool(rows, this.concurrency, async (row) => {
+      const account = accountsById.get(row.accountId);
+      if (!account) return;
+      const broker = this.options.brokers.get(account.broker)!;
+      const found = !placesOrder(row.leg)
+        ? null
+        : await broker.findOrder(
+            { credentialId: account.credentialId, brokerAccountId: account.brokerAccountId },
+            row.clientOrderId,
+            { priority: 'background' },
+          );
+      if (found?.ok && found.value) {
+        await this.writer.update([
+          { id: row.id, state: 'reconciled', brokerOrderIds: [found.value.orderId] },
+        ]);
+      } else if (found && !found.ok) {
+        await this.writer.update([
+          { id: row.id, state: 'unknown', reason: `${found.error.reason}: lookup failed after restart` },
+        ]);
+      } else {
+        await this.writer.update([
+          { id: row.id, state: 'rejected', reason: 'expired: not sent before the restart' },
+        ]);
+        expired++;
+      }
+    });
+    await this.writer.flush();
+    return expired;
   }
 
   /**

@@ -1399,7 +1399,7 @@ export class TradovateBroker implements Broker {
     for (const lane of this.lanes.values()) this.forgetOld(lane, now);
   }
 
-  /** Placements and orders remembered across all credentials, for metrics and tests. */
+  /** Placements and orders remembered across all credentials, for diagnostics and tests. */
   cacheStats(): { placements: number; orders: number } {
     let placements = 0;
     let orders = 0;

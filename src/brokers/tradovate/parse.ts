@@ -4,8 +4,8 @@
  * function is tested against recorded fixtures.
  *
  * Schemas tolerate fields they do not name: the venue adds fields over time, and only the fields
- * read here are checked. Records that are mapped field by field drop the rest while parsing; the
- * few kept whole (tokens, accounts, products, events) keep them.
+ * read here are checked. Records that are mapped field by field (orders, positions, strategies and
+ * their kin) drop the rest while parsing; the others keep them.
  */
 import { z } from 'zod';
 import type { Result } from '../../domain/result.js';

@@ -116,7 +116,8 @@ export interface CacheOptions {
   /**
    * How long an answered placement is remembered, ms: a repeat of its client order id within this
    * time gets the first answer and places nothing. Beyond it, the engine's journal is the guard (it
-   * never sends an acknowledged row again and looks unsettled ones up first).
+   * never sends an acknowledged row again and looks unsettled ones up first). A placement whose
+   * outcome is unknown is kept until the count cap, so a repeat of it is always looked up first.
    */
   readonly placementsMs: number;
   /**
@@ -1375,14 +1376,15 @@ export class TradovateBroker implements Broker {
 
   /**
    * Drop answered placements and remembered orders older than their windows. Both maps are in
-   * insertion order, so this stops at the first young entry; a placement still waiting for its
-   * answer is kept whatever its age (a repeat must share it).
+   * insertion order, so this stops at the first young entry. A placement still waiting for its
+   * answer is kept whatever its age (a repeat must share it), and so is one whose outcome is
+   * unknown: a repeat of it must look the order up before placing anything.
    */
   private forgetOld(lane: Lane, now: number): void {
     const { placementsMs, ordersMs } = this.cacheOptions;
     for (const [key, p] of lane.placements) {
       if (now - p.at < placementsMs) break;
-      if (p.result !== null) lane.placements.delete(key);
+      if (p.result && (p.result.ok || p.result.error.kind !== 'outcome_unknown')) lane.placements.delete(key);
     }
     for (const [id, o] of lane.orders) {
       if (now - o.at < ordersMs) break;

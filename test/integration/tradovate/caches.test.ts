@@ -66,6 +66,31 @@ describe('Tradovate adapter memory: placements and remembered orders are let go 
     expect(r.sim.requests.count({ endpoint: 'order/cancelorder' })).toBe(1);
   });
 
+  it('a placement whose outcome is unknown outlives the window: a later repeat looks it up and places nothing', async () => {
+    const alice = makeUser(43, 1);
+    r = await rig({
+      users: [alice],
+      broker: { cache: { placementsMs: PLACEMENTS_MS, ordersMs: ORDERS_MS }, timeouts: { requestMs: 300 } },
+    });
+    r.sim.setPrice('MNQ', 21500);
+    const account = ref(alice);
+    expect((await r.broker.listAccounts(alice.name)).ok).toBe(true);
+    // The venue places the order and its answer never comes.
+    r.sim.faults.endpoints = ['order/placeorder'];
+    r.sim.faults.timeoutRate = 1;
+    const silent = await r.broker.placeOrder(limitBuy(account, 'tc.unknown.1'));
+    r.sim.faults.timeoutRate = 0;
+    expect(silent).toMatchObject({ ok: false, error: { kind: 'outcome_unknown' } });
+
+    r.clock.advance(ORDERS_MS + 1_000);
+    expect((await r.broker.placeOrder(limitBuy(account, 'tc.unknown.2'))).ok).toBe(true);
+    r.broker.forgetExpired();
+    const again = await r.broker.placeOrder(limitBuy(account, 'tc.unknown.1'));
+    expect(again).toMatchObject({ ok: true, value: { clientOrderId: 'tc.unknown.1' } });
+    expect(r.sim.requests.count({ endpoint: 'order/placeorder' })).toBe(2);
+    expect(r.sim.orders(alice.accounts[0]!.id).filter((o) => o.clOrdId === 'tc.unknown.1')).toHaveLength(1);
+  });
+
   it("the periodic sweep lets go of a credential that stopped trading; another credential's placing does not", async () => {
     const alice = makeUser(41, 1);
     const bob = makeUser(42, 1);

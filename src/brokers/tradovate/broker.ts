@@ -209,8 +209,8 @@ interface KnownOrder {
 interface Placement {
   readonly promise: Promise<BrokerResult<unknown>>;
   result: BrokerResult<unknown> | null;
-  /** When it was sent (the clock's ms). */
-  readonly at: number;
+  /** When it was sent, or last found too young to forget (the clock's ms). */
+  at: number;
 }
 
 interface Lane {
@@ -1378,13 +1378,23 @@ export class TradovateBroker implements Broker {
    * Drop answered placements and remembered orders older than their windows. Both maps are in
    * insertion order, so this stops at the first young entry. A placement still waiting for its
    * answer is kept whatever its age (a repeat must share it), and so is one whose outcome is
-   * unknown: a repeat of it must look the order up before placing anything.
+   * unknown (a repeat of it must look the order up before placing anything); those move to the
+   * back, so the next pass does not walk over them again.
    */
   private forgetOld(lane: Lane, now: number): void {
     const { placementsMs, ordersMs } = this.cacheOptions;
+    let kept: [string, Placement][] | null = null;
     for (const [key, p] of lane.placements) {
       if (now - p.at < placementsMs) break;
-      if (p.result && (p.result.ok || p.result.error.kind !== 'outcome_unknown')) lane.placements.delete(key);
+      lane.placements.delete(key);
+      if (!p.result || (!p.result.ok && p.result.error.kind === 'outcome_unknown')) {
+        kept ??= [];
+        kept.push([key, p]);
+      }
+    }
+    for (const [key, p] of kept ?? []) {
+      p.at = now;
+      lane.placements.set(key, p);
     }
     for (const [id, o] of lane.orders) {
       if (now - o.at < ordersMs) break;

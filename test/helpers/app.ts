@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { Engine } from '../../src/engine/engine.js';
 import { type App, createApp, loadConfig } from '../../src/index.js';
 import type { TestDriver } from './db.js';
 import { type CapturedLog, captureLog } from './log.js';
@@ -67,4 +68,16 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** An engine on the app's stores and brokers as a process started `laterMs` from now would see them. */
+export function laterEngine(t: TestApp, laterMs: number): Engine {
+  return new Engine({
+    brokers: t.app.brokers,
+    signals: t.app.stores.signals,
+    journal: t.app.stores.journal,
+    settings: t.app.stores.settings,
+    clock: { now: () => new Date(Date.now() + laterMs) },
+    log: t.logs.log,
+  });
 }

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../../../src/index.js';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { laterEngine, startTestApp, type TestApp } from '../../helpers/app.js';
 import { addUser, type TestUser } from '../../helpers/fixtures.js';
 
 const working = (t: TestApp, brokerAccountId: string) =>
@@ -261,7 +261,6 @@ describe('recovery of signals a stopped process left behind', () => {
   afterAll(async () => t.stop());
 
   it('a signal stopped before any order was journaled is marked failed, and an old unsent order expires', async () => {
-    const { Engine } = await import('../../../src/engine/engine.js');
     const { clientOrderId } = await import('../../../src/domain/orders.js');
     const signal = {
       action: 'buy' as const,
@@ -298,14 +297,7 @@ describe('recovery of signals a stopped process left behind', () => {
       },
     ]);
     // A process started an hour later.
-    const later = new Engine({
-      brokers: t.app.brokers,
-      signals: t.app.stores.signals,
-      journal: t.app.stores.journal,
-      settings: t.app.stores.settings,
-      clock: { now: () => new Date(Date.now() + 3_600_000) },
-      log: t.logs.log,
-    });
+    const later = laterEngine(t, 3_600_000);
     const accounts = new Map((await t.app.stores.accounts.listAll()).map((a) => [a.id, a]));
     const result = await later.recover(accounts);
     expect(result).toEqual({ resumed: 0, expired: 1 });

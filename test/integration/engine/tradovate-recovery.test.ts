@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientOrderId } from '../../../src/domain/orders.js';
-import { Engine } from '../../../src/engine/engine.js';
+import { laterEngine } from '../../helpers/app.js';
 import { startTradovateApp, type TradovateApp } from '../../helpers/tradovate-app.js';
 
 describe('recovery of a 200-account Tradovate fan-out', () => {
@@ -62,14 +62,7 @@ describe('recovery of a 200-account Tradovate fan-out', () => {
     }
     t.sim.resetCounters();
 
-    const later = new Engine({
-      brokers: t.app.brokers,
-      signals: t.app.stores.signals,
-      journal: t.app.stores.journal,
-      settings: t.app.stores.settings,
-      clock: { now: () => new Date(Date.now() + 3_600_000) },
-      log: t.logs.log,
-    });
+    const later = laterEngine(t, 3_600_000);
     const result = await later.recover(new Map(accounts.map((a) => [a.id, a])));
 
     expect(result).toEqual({ resumed: 0, expired: accounts.length - sent.size });

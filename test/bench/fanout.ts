@@ -73,7 +73,11 @@ class SimHost {
   ask<T>(type: string, extra: object = {}): Promise<T> {
     const id = ++this.seq;
     return new Promise((resolve) => {
-      this.waiting.set(id, (m) => resolve(m as T));
+      this.waiting.set(id, (m) => {
+        // Answers can be large (every order of a repetition): let them go once delivered.
+        this.waiting.delete(id);
+        resolve(m as T);
+      });
       this.child.send({ type, id, ...extra });
     });
   }

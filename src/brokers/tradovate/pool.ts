@@ -14,7 +14,7 @@ export interface PoolOptions {
   readonly maxSockets: number;
   /** Close a socket unused this long, ms. */
   readonly idleMs: number;
-  /** Client heartbeat period, ms. */
+  /** The longest a socket stays silent before it sends a heartbeat, ms. */
   readonly heartbeatMs: number;
   /** Consider a socket dead after this much server silence, ms. */
   readonly silenceMs: number;

@@ -3,8 +3,8 @@
  *
  * Server frames: `o` (open), `h` (heartbeat), `a[...]` (responses and events), `c[code,"reason"]`.
  * Client messages: `endpoint\nid\nquery\nbody`, with `authorize\nid\n\ntoken` first and `[]` as
- * the heartbeat every 2.5 s. Responses carry the request id as `i`, so one socket serves every
- * request of a credential concurrently.
+ * the heartbeat once the client has sent nothing for 2.5 s. Responses carry the request id as `i`,
+ * so one socket serves every request of a credential concurrently.
  */
 import { isIP, type NetConnectOpts, connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions as TlsConnectionOptions, connect as tlsConnect } from 'node:tls';
@@ -66,7 +66,7 @@ export interface SocketOptions {
   readonly url: string;
   readonly credentialId: string;
   readonly log: Logger;
-  /** Client heartbeat period, ms (Tradovate: 2.5 s). */
+  /** The longest the client stays silent, ms (Tradovate: 2.5 s); a heartbeat fills longer gaps. */
   readonly heartbeatMs: number;
   /** Close the socket when the server has been silent this long, ms (it sends `h` every ~2.5 s). */
   readonly silenceMs: number;
@@ -88,6 +88,8 @@ export class TradovateSocket {
   private readonly pending = new Map<number, Pending>();
   private heartbeat: NodeJS.Timeout | null = null;
   private lastReceived = Date.now();
+  /** When the client last wrote a frame: a socket busy with requests needs no heartbeat. */
+  private lastSent = Date.now();
   private closing = false;
   private opened: ((r: Result<void, string>) => void) | null = null;
   private _state: SocketState = 'connecting';
@@ -211,6 +213,7 @@ export class TradovateSocket {
       try {
         this.cork();
         ws.send(encode(id));
+        this.lastSent = Date.now();
       } catch (e) {
         clearTimeout(timer);
         this.pending.delete(id);
@@ -286,25 +289,44 @@ export class TradovateSocket {
 
   private startHeartbeat(): void {
     if (this.heartbeat) return;
-    this.heartbeat = setInterval(() => {
-      const ws = this.ws;
-      if (!ws || ws.readyState !== WebSocket.OPEN) return;
-      if (Date.now() - this.lastReceived > this.options.silenceMs) {
-        this.options.log.warn({ credentialId: this.options.credentialId }, 'websocket silent; closing');
-        ws.terminate();
-        this.onClosed(1006, 'server silent', false);
-        return;
-      }
-      ws.send(CLIENT_HEARTBEAT);
-    }, this.options.heartbeatMs);
+    this.armHeartbeat(this.options.heartbeatMs);
+  }
+
+  /**
+   * Tradovate's guidance: measure the time since the client's last message and send `[]` once it
+   * reaches 2.5 s. A socket sending requests needs none; the timer wakes when the silence would
+   * reach the limit, so an idle socket beats every 2.5 s and a busy one never does.
+   */
+  private armHeartbeat(delayMs: number): void {
+    this.heartbeat = setTimeout(() => this.beat(), delayMs);
     this.heartbeat.unref();
+  }
+
+  private beat(): void {
+    this.heartbeat = null;
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || this._state === 'closed') return;
+    const now = Date.now();
+    if (now - this.lastReceived > this.options.silenceMs) {
+      this.options.log.warn({ credentialId: this.options.credentialId }, 'websocket silent; closing');
+      ws.terminate();
+      this.onClosed(1006, 'server silent', false);
+      return;
+    }
+    let silent = now - this.lastSent;
+    if (silent >= this.options.heartbeatMs) {
+      ws.send(CLIENT_HEARTBEAT);
+      this.lastSent = now;
+      silent = 0;
+    }
+    this.armHeartbeat(this.options.heartbeatMs - silent);
   }
 
   private onClosed(code: number, reason: string, expected = false): void {
     if (this._state === 'closed') return;
     this._state = 'closed';
     this.closing = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.heartbeat) clearTimeout(this.heartbeat);
     this.heartbeat = null;
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);

@@ -72,6 +72,26 @@ describe('Tradovate socket', () => {
     expect(s.ready).toBe(true);
   });
 
+  it('sends a heartbeat only after a silence as long as its period: a socket busy with requests sends none', async () => {
+    const server = await scriptedServer((_endpoint, id, ws) =>
+      ws.send(`a${JSON.stringify([{ i: id, s: 200, d: [] }])}`),
+    );
+    cleanups.push(server.close);
+    const { s } = socket(server.url, { heartbeatMs: 200 });
+    await s.connect(1_000);
+    await s.authorize('tok-1', 1_000);
+    const beats = () => server.received.filter((m) => m === '[]').length;
+    // Busy: a request every 15 ms for a second, five heartbeat periods.
+    const busyUntil = Date.now() + 1_000;
+    while (Date.now() < busyUntil) {
+      expect(await s.request({ endpoint: 'account/list' }, 1_000)).toMatchObject({ status: 200 });
+      await new Promise((resolve) => setTimeout(resolve, 15));
+    }
+    expect(beats()).toBe(0);
+    // Idle: the heartbeats start.
+    await until(() => beats() >= 2);
+  });
+
   it('multiplexes concurrent requests by id, whatever order the answers come in', async () => {
     const pending: { id: number; ws: WebSocket; endpoint: string }[] = [];
     const server = await scriptedServer((endpoint, id, ws) => pending.push({ endpoint, id, ws }));

@@ -413,7 +413,7 @@ export class Engine {
       if (record.status !== 'received' && record.status !== 'executing') continue;
       // A young one may belong to another instance sharing the database, still resolving contracts.
       if (now - record.createdAt.getTime() < 30_000) continue;
-      if ((await journal.listBySignal(record.id)).length > 0) continue;
+      if (await journal.hasEntries(record.id)) continue;
       await signals.setStatus(record.id, 'failed', {
         reason: 'interrupted: the service stopped before any order was sent; nothing was placed',
       });

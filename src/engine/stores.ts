@@ -55,6 +55,8 @@ export interface JournalStore {
   insertMany(entries: readonly NewJournalEntry[]): Promise<JournalEntry[]>;
   updateMany(updates: readonly JournalUpdate[]): Promise<unknown>;
   listBySignal(signalId: string): Promise<JournalEntry[]>;
+  /** Whether the signal has any entry, without reading them. */
+  hasEntries(signalId: string): Promise<boolean>;
   listNonTerminal(): Promise<JournalEntry[]>;
 }
 

@@ -139,6 +139,18 @@ export class JournalRepository {
     return this.#list(inArray(orderJournal.state, [...NON_TERMINAL_STATES]), 'id');
   }
 
+  /** Whether the signal has any entry (one index probe, no rows read). */
+  async hasEntries(signalId: string): Promise<boolean> {
+    const key = parseId(signalId);
+    if (key === null) return false;
+    const rows = await this.#db
+      .select({ id: orderJournal.id })
+      .from(orderJournal)
+      .where(eq(orderJournal.signalId, key))
+      .limit(1);
+    return rows.length > 0;
+  }
+
   /** The entry with this client order id; null when there is none. */
   async findByClientOrderId(clientOrderId: string): Promise<JournalEntry | null> {
     const [row] = await this.#db

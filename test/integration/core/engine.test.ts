@@ -302,6 +302,8 @@ describe('recovery of signals a stopped process left behind', () => {
     const result = await later.recover(accounts);
     expect(result).toEqual({ resumed: 0, expired: 1 });
     expect((await t.app.stores.signals.get(stopped.signal.id))?.status).toBe('failed');
+    // The signal with a journal row was not taken for one stopped before journaling.
+    expect((await t.app.stores.signals.get(old.signal.id))?.status).not.toBe('failed');
     const [row] = await t.app.stores.journal.listBySignal(old.signal.id);
     expect(row).toMatchObject({ state: 'rejected', reason: expect.stringMatching(/^expired/) });
     expect(t.app.exchange.allOrders()).toEqual([]);
@@ -319,6 +321,7 @@ describe('recovery of signals a stopped process left behind', () => {
         },
         updateMany: (u) => journal.updateMany(u),
         listBySignal: (id) => journal.listBySignal(id),
+        hasEntries: (id) => journal.hasEntries(id),
         listNonTerminal: () => journal.listNonTerminal(),
       },
       settings: t.app.stores.settings,

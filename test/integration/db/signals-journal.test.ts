@@ -229,6 +229,20 @@ describe.each(testDrivers())('JournalRepository on %s', (driver) => {
     });
   });
 
+  it('tells whether a signal has entries without reading them', async () => {
+    const { signal: other } = await repos.signals.insertIfNew({
+      dedupKey: 'other',
+      source: 'command',
+      principal,
+      body: marketBuy,
+    });
+    expect(await repos.journal.hasEntries(signalId)).toBe(false);
+    await repos.journal.insertMany(entriesFor(accountIds.slice(0, 3)));
+    expect(await repos.journal.hasEntries(signalId)).toBe(true);
+    expect(await repos.journal.hasEntries(other.id)).toBe(false);
+    expect(await repos.journal.hasEntries('not-an-id')).toBe(false);
+  });
+
   it('does nothing for empty batches', async () => {
     expect(await repos.journal.insertMany([])).toEqual([]);
     expect(await repos.journal.updateMany([])).toBe(0);

@@ -8,6 +8,7 @@ function store(options: { fail?: boolean } = {}) {
   const journal: JournalStore = {
     insertMany: async () => [],
     listBySignal: async () => [],
+    hasEntries: async () => false,
     listNonTerminal: async () => [],
     updateMany: async (updates) => {
       statements.push([...updates]);

@@ -265,7 +265,13 @@ describe('the token refresh schedule', () => {
         get: async () => null,
         findByDedupKey: async () => null,
       },
-      journal: { insertMany: empty, updateMany: async () => 0, listBySignal: empty, listNonTerminal: empty },
+      journal: {
+        insertMany: empty,
+        updateMany: async () => 0,
+        listBySignal: empty,
+        hasEntries: async () => false,
+        listNonTerminal: empty,
+      },
     } satisfies JobStores;
     const jobs = createJobs({
       log: captureLog('warn').log,

@@ -19,8 +19,7 @@ import { bracketLevel } from '../domain/sizing.js';
 import { roundToTick } from '../domain/symbols.js';
 import type { Account, Side, Signal } from '../domain/types.js';
 import type { Logger } from '../log.js';
-import type { JournalWriter } from './journal-writer.js';
-import type { JournalStore } from './stores.js';
+import type { JournalInserter, JournalWriter } from './journal-writer.js';
 import type { AccountOutcome, AccountOutcomeKind } from './summary.js';
 
 export interface AccountTask {
@@ -56,8 +55,9 @@ export class NotJournaled extends Error {
 
 export interface ProgramDeps {
   readonly broker: Broker;
-  readonly journal: JournalStore;
   readonly writer: JournalWriter;
+  /** Rows journaled as the program goes, batched with other programs' rows. */
+  readonly inserter: JournalInserter;
   readonly log: Logger;
   readonly now: () => number;
   /** Look-ups after an unknown outcome before leaving it to reconciliation. */
@@ -418,7 +418,7 @@ export class AccountProgram {
     const seq = leg === 'entry' ? 0 : ++this.seq;
     if (leg === 'entry') this.entryStepped = true;
     const cid = this.idFor(leg, seq);
-    const { journal, writer, broker } = this.deps;
+    const { inserter, writer, broker } = this.deps;
     let row = (await this.task.existing).get(cid);
     if (row && isDone(row)) {
       this.ids.push(...row.brokerOrderIds);
@@ -442,17 +442,15 @@ export class AccountProgram {
       }
     }
     if (!row) {
-      [row] = await journal.insertMany([
-        {
-          signalId: this.task.signalId,
-          accountId: this.task.account.id,
-          clientOrderId: cid,
-          leg,
-          seq,
-          state: 'planned',
-          plan,
-        },
-      ]);
+      row = await inserter.insert({
+        signalId: this.task.signalId,
+        accountId: this.task.account.id,
+        clientOrderId: cid,
+        leg,
+        seq,
+        state: 'planned',
+        plan,
+      });
     }
     const id = row!.id;
     // No write between the journal row and the send: recovery looks every unsettled row up.

@@ -15,7 +15,7 @@ import { parseSymbol } from '../domain/symbols.js';
 import type { Account, BrokerName, SignalEnvelope } from '../domain/types.js';
 import type { Logger } from '../log.js';
 import { AccountProgram, type AccountTask, NotJournaled } from './account-program.js';
-import { JournalWriter } from './journal-writer.js';
+import { JournalInserter, JournalWriter } from './journal-writer.js';
 import { runPool } from './pool.js';
 import type {
   HaltState,
@@ -58,6 +58,7 @@ export interface SubmitResult {
 
 export class Engine {
   private readonly writer: JournalWriter;
+  private readonly inserter: JournalInserter;
   private readonly concurrency: number;
   private readonly laneConcurrency: number;
   private readonly progressIntervalMs: number;
@@ -68,6 +69,7 @@ export class Engine {
 
   constructor(private readonly options: EngineOptions) {
     this.writer = new JournalWriter({ store: options.journal });
+    this.inserter = new JournalInserter({ store: options.journal });
     this.concurrency = options.concurrency ?? 64;
     this.laneConcurrency = options.laneConcurrency ?? 4;
     this.progressIntervalMs = options.progressIntervalMs ?? 1500;
@@ -467,8 +469,8 @@ export class Engine {
       if (!broker) throw new Error(`no broker ${task.account.broker}`);
       return new AccountProgram(task, {
         broker,
-        journal: this.options.journal,
         writer: this.writer,
+        inserter: this.inserter,
         log: this.options.log,
         now: () => performance.now(),
         ...(this.options.settleDelayMs !== undefined ? { settleDelayMs: this.options.settleDelayMs } : {}),

@@ -7,7 +7,8 @@
  * broker answered), and runs of one account never overlap. Within one batch the last update of a
  * row wins.
  */
-import type { JournalStore, JournalUpdate } from './stores.js';
+import type { JournalEntry } from '../domain/orders.js';
+import type { JournalStore, JournalUpdate, NewJournalEntry } from './stores.js';
 
 export interface JournalWriterOptions {
   readonly store: JournalStore;
@@ -92,5 +93,90 @@ export class JournalWriter {
     } catch (error) {
       for (const w of batch) w.reject(error);
     }
+  }
+}
+
+export interface JournalInserterOptions {
+  readonly store: JournalStore;
+  /** Rows in one statement at most. */
+  readonly maxBatch?: number;
+  /** Statements running at once; rows arriving meanwhile wait and go together in the next one. */
+  readonly maxInFlight?: number;
+}
+
+interface WaitingRow {
+  readonly entry: NewJournalEntry;
+  readonly resolve: (row: JournalEntry) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Batches the rows programs journal as they go (a flatten's cancels and liquidations, known only
+ * once the account's working orders are read) into few INSERT statements. `insert` resolves with
+ * the stored row once it is durable, so a program still sends nothing before its row is written.
+ * Rows of one turn go together at once; while the statements in flight are at their limit, later
+ * rows gather for the next one, so batches grow with load and nothing waits on a timer.
+ *
+ * A failed statement is retried row by row: one bad row (an account removed meanwhile, a client
+ * order id already journaled) fails only its own program.
+ */
+export class JournalInserter {
+  private readonly store: JournalStore;
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+  private waiting: WaitingRow[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(options: JournalInserterOptions) {
+    this.store = options.store;
+    this.maxBatch = options.maxBatch ?? 1_000;
+    this.maxInFlight = options.maxInFlight ?? 2;
+  }
+
+  insert(entry: NewJournalEntry): Promise<JournalEntry> {
+    return new Promise<JournalEntry>((resolve, reject) => {
+      this.waiting.push({ entry, resolve, reject });
+      if (this.scheduled) return;
+      this.scheduled = true;
+      queueMicrotask(() => {
+        this.scheduled = false;
+        this.pump();
+      });
+    });
+  }
+
+  private pump(): void {
+    while (this.waiting.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.waiting.splice(0, this.maxBatch);
+      this.inFlight += 1;
+      void this.write(batch).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async write(batch: readonly WaitingRow[]): Promise<void> {
+    try {
+      const rows = await this.store.insertMany(batch.map((w) => w.entry));
+      for (const [i, w] of batch.entries()) w.resolve(rows[i]!);
+      return;
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+    }
+    await Promise.all(
+      batch.map(async (w) => {
+        try {
+          const [row] = await this.store.insertMany([w.entry]);
+          w.resolve(row!);
+        } catch (error) {
+          w.reject(error);
+        }
+      }),
+    );
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Batches journal state changes from every lane into few statements. `update` resolves once the
- * change is durable.
+ * Batches journal writes from every lane into few statements: state changes (`JournalWriter`) and
+ * the rows programs add as they go (`JournalInserter`). Both resolve once the write is durable.
  *
+ * State changes:
  * Several batches may be written at once (the database pool serves them in parallel). That is safe
  * because a row gets one outcome per program run (acked, rejected or unknown, queued after the
  * broker answered), and runs of one account never overlap. Within one batch the last update of a

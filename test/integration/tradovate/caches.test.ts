@@ -1,21 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AccountRef, OrderRequest } from '../../../src/brokers/broker.js';
-import { makeUser, type Rig, rig } from './harness.js';
-
-const ref = (user: ReturnType<typeof makeUser>, k = 0): AccountRef => ({
-  credentialId: user.name,
-  brokerAccountId: String(user.accounts[k]!.id),
-});
-
-const limitBuy = (account: AccountRef, clientOrderId: string): OrderRequest => ({
-  account,
-  clientOrderId,
-  contract: 'MNQH6',
-  side: 'buy',
-  quantity: 1,
-  type: 'limit',
-  price: 21000,
-});
+import { accountRef, makeUser, type Rig, restingBuy, rig } from './harness.js';
 
 const PLACEMENTS_MS = 60_000;
 const ORDERS_MS = 120_000;
@@ -34,20 +18,20 @@ describe('Tradovate adapter memory: placements and remembered orders are let go 
       broker: { cache: { placementsMs: PLACEMENTS_MS, ordersMs: ORDERS_MS } },
     });
     r.sim.setPrice('MNQ', 21500);
-    const account = ref(alice);
+    const account = accountRef(alice);
 
-    const first = await r.broker.placeOrder(limitBuy(account, 'tc.cache.1'));
+    const first = await r.broker.placeOrder(restingBuy(account, 'tc.cache.1'));
     expect(first.ok).toBe(true);
     if (!first.ok) return;
     r.clock.advance(PLACEMENTS_MS - 1_000);
-    const repeat = await r.broker.placeOrder(limitBuy(account, 'tc.cache.1'));
+    const repeat = await r.broker.placeOrder(restingBuy(account, 'tc.cache.1'));
     expect(repeat).toEqual(first);
     expect(r.sim.requests.count({ endpoint: 'order/placeorder' })).toBe(1);
     expect(r.broker.cacheStats()).toEqual({ placements: 1, orders: 1 });
 
     // Past the placement window: the next placement on the credential lets the first one go.
     r.clock.advance(2_000);
-    const second = await r.broker.placeOrder(limitBuy(account, 'tc.cache.2'));
+    const second = await r.broker.placeOrder(restingBuy(account, 'tc.cache.2'));
     expect(second.ok).toBe(true);
     expect(r.broker.cacheStats()).toEqual({ placements: 1, orders: 2 });
 
@@ -57,7 +41,10 @@ describe('Tradovate adapter memory: placements and remembered orders are let go 
     r.broker.forgetExpired();
     expect(r.broker.cacheStats()).toEqual({ placements: 0, orders: 1 });
     r.sim.resetCounters();
-    const wrongAccount = await r.broker.cancelOrder({ account: ref(alice, 1), orderId: first.value.orderId });
+    const wrongAccount = await r.broker.cancelOrder({
+      account: accountRef(alice, 1),
+      orderId: first.value.orderId,
+    });
     expect(wrongAccount.ok).toBe(false);
     if (!wrongAccount.ok) expect(wrongAccount.error.reason).toBe('UnknownOrder');
     const cancelled = await r.broker.cancelOrder({ account, orderId: first.value.orderId });
@@ -73,19 +60,19 @@ describe('Tradovate adapter memory: placements and remembered orders are let go 
       broker: { cache: { placementsMs: PLACEMENTS_MS, ordersMs: ORDERS_MS }, timeouts: { requestMs: 300 } },
     });
     r.sim.setPrice('MNQ', 21500);
-    const account = ref(alice);
+    const account = accountRef(alice);
     expect((await r.broker.listAccounts(alice.name)).ok).toBe(true);
     // The venue places the order and its answer never comes.
     r.sim.faults.endpoints = ['order/placeorder'];
     r.sim.faults.timeoutRate = 1;
-    const silent = await r.broker.placeOrder(limitBuy(account, 'tc.unknown.1'));
+    const silent = await r.broker.placeOrder(restingBuy(account, 'tc.unknown.1'));
     r.sim.faults.timeoutRate = 0;
     expect(silent).toMatchObject({ ok: false, error: { kind: 'outcome_unknown' } });
 
     r.clock.advance(ORDERS_MS + 1_000);
-    expect((await r.broker.placeOrder(limitBuy(account, 'tc.unknown.2'))).ok).toBe(true);
+    expect((await r.broker.placeOrder(restingBuy(account, 'tc.unknown.2'))).ok).toBe(true);
     r.broker.forgetExpired();
-    const again = await r.broker.placeOrder(limitBuy(account, 'tc.unknown.1'));
+    const again = await r.broker.placeOrder(restingBuy(account, 'tc.unknown.1'));
     expect(again).toMatchObject({ ok: true, value: { clientOrderId: 'tc.unknown.1' } });
     expect(r.sim.requests.count({ endpoint: 'order/placeorder' })).toBe(2);
     expect(r.sim.orders(alice.accounts[0]!.id).filter((o) => o.clOrdId === 'tc.unknown.1')).toHaveLength(1);
@@ -99,9 +86,9 @@ describe('Tradovate adapter memory: placements and remembered orders are let go 
       broker: { cache: { placementsMs: PLACEMENTS_MS, ordersMs: ORDERS_MS } },
     });
     r.sim.setPrice('MNQ', 21500);
-    expect((await r.broker.placeOrder(limitBuy(ref(alice), 'tc.sweep.a'))).ok).toBe(true);
+    expect((await r.broker.placeOrder(restingBuy(accountRef(alice), 'tc.sweep.a'))).ok).toBe(true);
     r.clock.advance(ORDERS_MS + 1_000);
-    expect((await r.broker.placeOrder(limitBuy(ref(bob), 'tc.sweep.b'))).ok).toBe(true);
+    expect((await r.broker.placeOrder(restingBuy(accountRef(bob), 'tc.sweep.b'))).ok).toBe(true);
     // Bob's placement pruned only Bob's credential.
     expect(r.broker.cacheStats()).toEqual({ placements: 2, orders: 2 });
     r.broker.forgetExpired();

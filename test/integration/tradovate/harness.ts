@@ -3,6 +3,7 @@
  * credentials linked through the simulator's own OAuth flow (as the linking page would), and an
  * adapter whose clock is the simulator's, so token expiry and penalty waits move both at once.
  */
+import type { AccountRef, OrderRequest } from '../../../src/brokers/broker.js';
 import type {
   TradovateBrokerOptions,
   TradovateEvent,
@@ -36,6 +37,16 @@ export function makeUser(index: number, accounts: number): SimUserOption {
       name: `T${index}A${k + 1}`,
     })),
   };
+}
+
+/** Our reference to the user's `k`-th venue account (its credential is named after the user). */
+export function accountRef(user: SimUserOption, k = 0): AccountRef {
+  return { credentialId: user.name, brokerAccountId: String(user.accounts[k]!.id) };
+}
+
+/** A one-lot MNQH6 limit buy at 21,000: below the price the tests set, so it rests as working. */
+export function restingBuy(account: AccountRef, clientOrderId: string): OrderRequest {
+  return { account, clientOrderId, contract: 'MNQH6', side: 'buy', quantity: 1, type: 'limit', price: 21000 };
 }
 
 /** The API-access login fields of a user, for credentials that keep the last-resort fallback. */

@@ -1,18 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AccountRef, OrderRequest } from '../../../src/brokers/broker.js';
-import { makeUser, type Rig, rig } from './harness.js';
+import { accountRef, makeUser, type Rig, restingBuy, rig } from './harness.js';
 
 const USER = makeUser(2, 2);
-const ACCOUNT: AccountRef = { credentialId: USER.name, brokerAccountId: String(USER.accounts[0]!.id) };
-const order = (clientOrderId: string): OrderRequest => ({
-  account: ACCOUNT,
-  clientOrderId,
-  contract: 'MNQH6',
-  side: 'buy',
-  quantity: 1,
-  type: 'limit',
-  price: 21000,
-});
+const ACCOUNT = accountRef(USER);
+const order = (clientOrderId: string) => restingBuy(ACCOUNT, clientOrderId);
 
 describe('Tradovate adapter limits and penalties against the simulator', () => {
   let r: Rig | undefined;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AccountRef, BrokerResult, PlacedBracket } from '../../../src/brokers/broker.js';
-import { makeUser, type Rig, rig, until } from './harness.js';
+import { accountRef, makeUser, type Rig, restingBuy, rig, until } from './harness.js';
 
 describe('Tradovate adapter sockets against the simulator', () => {
   let r: Rig | undefined;
@@ -70,7 +70,7 @@ describe('Tradovate adapter sockets against the simulator', () => {
   it('reports a shutdown event, and carries on over a new socket without two at once', async () => {
     const user = makeUser(6, 1);
     r = await rig({ users: [user] });
-    const account = { credentialId: user.name, brokerAccountId: String(user.accounts[0]!.id) };
+    const account = accountRef(user);
     expect((await r.broker.positions(account)).ok).toBe(true);
     expect(r.sim.shutdownSockets(user.name, 'Maintenance', 'scheduled restart')).toBe(1);
     await until(() => r!.events.some((e) => e.type === 'shutdown'));
@@ -87,18 +87,10 @@ describe('Tradovate adapter sockets against the simulator', () => {
   it('streams props events after user/syncrequest when sync is on', async () => {
     const user = makeUser(7, 1);
     r = await rig({ users: [user], broker: { pool: { sync: true } } });
-    const account = { credentialId: user.name, brokerAccountId: String(user.accounts[0]!.id) };
+    const account = accountRef(user);
     expect((await r.broker.listAccounts(user.name)).ok).toBe(true);
     await until(() => r!.sim.requests.count({ endpoint: 'user/syncrequest' }) === 1);
-    const placed = await r.broker.placeOrder({
-      account,
-      clientOrderId: 'tc.props',
-      contract: 'MNQH6',
-      side: 'buy',
-      quantity: 1,
-      type: 'limit',
-      price: 21000,
-    });
+    const placed = await r.broker.placeOrder(restingBuy(account, 'tc.props'));
     expect(placed.ok).toBe(true);
     await until(() =>
       r!.events.some(
@@ -113,34 +105,18 @@ describe('Tradovate adapter sockets against the simulator', () => {
   it('reports a placement whose answer never comes as unknown after the request timeout, placed exactly once', async () => {
     const user = makeUser(9, 1);
     r = await rig({ users: [user], broker: { timeouts: { requestMs: 300 } } });
-    const account = { credentialId: user.name, brokerAccountId: String(user.accounts[0]!.id) };
+    const account = accountRef(user);
     expect((await r.broker.listAccounts(user.name)).ok).toBe(true);
     r.sim.faults.endpoints = ['order/placeorder'];
     r.sim.faults.timeoutRate = 1;
-    const placed = await r.broker.placeOrder({
-      account,
-      clientOrderId: 'tc.silent',
-      contract: 'MNQH6',
-      side: 'buy',
-      quantity: 1,
-      type: 'limit',
-      price: 21000,
-    });
+    const placed = await r.broker.placeOrder(restingBuy(account, 'tc.silent'));
     r.sim.faults.timeoutRate = 0;
     expect(placed).toMatchObject({ ok: false, error: { kind: 'outcome_unknown', reason: 'Timeout' } });
     expect(r.sim.requests.count({ endpoint: 'order/placeorder' })).toBe(1);
     const found = await r.broker.findOrder(account, 'tc.silent');
     expect(found).toMatchObject({ ok: true, value: { clientOrderId: 'tc.silent', status: 'working' } });
     // Asked again with the same client order id, the adapter settles by lookup instead of resending.
-    const again = await r.broker.placeOrder({
-      account,
-      clientOrderId: 'tc.silent',
-      contract: 'MNQH6',
-      side: 'buy',
-      quantity: 1,
-      type: 'limit',
-      price: 21000,
-    });
+    const again = await r.broker.placeOrder(restingBuy(account, 'tc.silent'));
     expect(again).toMatchObject({ ok: true, value: { orderId: found.ok ? found.value?.orderId : '' } });
     expect(r.sim.requests.count({ endpoint: 'order/placeorder' })).toBe(1);
   });
@@ -160,7 +136,7 @@ describe('Tradovate adapter sockets against the simulator', () => {
   it('falls back to REST when no socket can be opened', async () => {
     const user = makeUser(8, 1);
     r = await rig({ users: [user], broker: { pool: { maxSockets: 0 } } });
-    const account = { credentialId: user.name, brokerAccountId: String(user.accounts[0]!.id) };
+    const account = accountRef(user);
     expect((await r.broker.positions(account)).ok).toBe(true);
     expect(r.sim.requests.count({ transport: 'ws' })).toBe(0);
     expect(r.sim.requests.count({ transport: 'rest' })).toBe(2);

@@ -16,7 +16,7 @@ import type { Account, BrokerName, SignalEnvelope } from '../domain/types.js';
 import type { Logger } from '../log.js';
 import { AccountProgram, type AccountTask, NotJournaled } from './account-program.js';
 import { JournalInserter, JournalWriter } from './journal-writer.js';
-import { runPool } from './pool.js';
+import { groupBy, runPool } from './pool.js';
 import type {
   HaltState,
   JournalStore,
@@ -298,12 +298,7 @@ export class Engine {
     await this.failInterrupted();
     const open = await journal.listNonTerminal();
     if (open.length === 0) return { resumed: 0, expired: 0 };
-    const bySignal = new Map<string, JournalEntry[]>();
-    for (const row of open) {
-      const rows = bySignal.get(row.signalId);
-      if (rows) rows.push(row);
-      else bySignal.set(row.signalId, [row]);
-    }
+    const bySignal = groupBy(open, (row) => row.signalId);
     let resumed = 0;
     let expired = 0;
     for (const [signalId, rows] of bySignal) {
@@ -315,12 +310,7 @@ export class Engine {
         expired += await this.settleExpired(rows, accountsById);
         continue;
       }
-      const byAccount = new Map<string, JournalEntry[]>();
-      for (const row of await journal.listBySignal(signalId)) {
-        const mine = byAccount.get(row.accountId);
-        if (mine) mine.push(row);
-        else byAccount.set(row.accountId, [row]);
-      }
+      const byAccount = groupBy(await journal.listBySignal(signalId), (row) => row.accountId);
       const contracts = new ContractCache(this.options.brokers);
       const tasks: AccountTask[] = [];
       await runPool(new Set(rows.map((r) => r.accountId)), this.concurrency, async (accountId) => {
@@ -431,13 +421,7 @@ export class Engine {
     tasks: readonly AccountTask[],
     onOutcome: (o: AccountOutcome) => void,
   ): Promise<void> {
-    const lanes = new Map<string, AccountTask[]>();
-    for (const t of tasks) {
-      const key = `${t.account.broker}:${t.account.credentialId}`;
-      const lane = lanes.get(key);
-      if (lane) lane.push(t);
-      else lanes.set(key, [t]);
-    }
+    const lanes = groupBy(tasks, (t) => `${t.account.broker}:${t.account.credentialId}`);
     const slots = { free: this.concurrency };
     const waiters: (() => void)[] = [];
     const acquire = async () => {

@@ -1,4 +1,21 @@
 /**
+ * Helpers for working over many accounts: `groupBy` sorts them into lanes, `runPool` works through
+ * them with bounded concurrency.
+ */
+
+/** Items by key, each list in input order. */
+export function groupBy<T>(items: Iterable<T>, key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}
+
+/**
  * Run `work` over items with at most `width` in flight, without creating a promise per item up
  * front: a fixed set of workers pulls from one iterator. Memory stays flat for 10,000 items.
  */

@@ -33,7 +33,7 @@ import { bracketLevel } from '../domain/sizing.js';
 import { roundToTick } from '../domain/symbols.js';
 import type { Account, BrokerName, Principal, Side, Signal } from '../domain/types.js';
 import type { Logger } from '../log.js';
-import { runPool } from './pool.js';
+import { groupBy, runPool } from './pool.js';
 import type { JournalStore, NewJournalEntry, SettingsStore, SignalStatus, SignalStore } from './stores.js';
 
 const BACKGROUND: CallOptions = { priority: 'background' };
@@ -1346,17 +1346,6 @@ export class Reconciler {
       findings,
     };
   }
-}
-
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const list = out.get(k);
-    if (list) list.push(item);
-    else out.set(k, [item]);
-  }
-  return out;
 }
 
 /** Decimal ids in numeric order. */

@@ -21,6 +21,46 @@ export interface JournalWriterOptions {
   readonly maxInFlight?: number;
 }
 
+/** Items waiting to be written in batches, with at most `maxInFlight` batches being written at once. */
+class Batches<T> {
+  private waiting: T[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly write: (batch: T[]) => Promise<void>,
+    private readonly maxBatch: number,
+    private readonly maxInFlight: number,
+  ) {}
+
+  get size(): number {
+    return this.waiting.length;
+  }
+
+  add(item: T): void {
+    this.waiting.push(item);
+  }
+
+  /** Start batches while there is work and room; a batch that ends starts the next. */
+  pump(): void {
+    while (this.waiting.length > 0 && this.inFlight.size < this.maxInFlight) {
+      const batch = this.waiting.splice(0, this.maxBatch);
+      const write = this.write(batch).finally(() => {
+        this.inFlight.delete(write);
+        this.pump();
+      });
+      this.inFlight.add(write);
+    }
+  }
+
+  /** Write everything waiting, and wait for every write in flight. */
+  async drain(): Promise<void> {
+    while (this.waiting.length > 0 || this.inFlight.size > 0) {
+      this.pump();
+      await Promise.race(this.inFlight);
+    }
+  }
+}
+
 interface Waiting {
   readonly update: JournalUpdate;
   readonly resolve: () => void;
@@ -31,16 +71,14 @@ export class JournalWriter {
   private readonly store: JournalStore;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
-  private readonly maxInFlight: number;
-  private waiting: Waiting[] = [];
+  private readonly batches: Batches<Waiting>;
   private timer: NodeJS.Timeout | null = null;
-  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(options: JournalWriterOptions) {
     this.store = options.store;
     this.maxBatch = options.maxBatch ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 10;
-    this.maxInFlight = options.maxInFlight ?? 4;
+    this.batches = new Batches((batch) => this.writeBatch(batch), this.maxBatch, options.maxInFlight ?? 4);
   }
 
   /** Queue updates; resolves when they are written. */
@@ -52,12 +90,12 @@ export class JournalWriter {
         left -= 1;
         if (left === 0) resolve();
       };
-      for (const update of updates) this.waiting.push({ update, resolve: one, reject });
-      if (this.waiting.length >= this.maxBatch) this.pump();
+      for (const update of updates) this.batches.add({ update, resolve: one, reject });
+      if (this.batches.size >= this.maxBatch) this.batches.pump();
       else if (!this.timer) {
         this.timer = setTimeout(() => {
           this.timer = null;
-          this.pump();
+          this.batches.pump();
         }, this.maxDelayMs);
       }
     });
@@ -67,22 +105,7 @@ export class JournalWriter {
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    while (this.waiting.length > 0 || this.inFlight.size > 0) {
-      this.pump();
-      await Promise.race(this.inFlight);
-    }
-  }
-
-  /** Start batches while there is work and room. */
-  private pump(): void {
-    while (this.waiting.length > 0 && this.inFlight.size < this.maxInFlight) {
-      const batch = this.waiting.splice(0, this.maxBatch);
-      const write = this.writeBatch(batch).finally(() => {
-        this.inFlight.delete(write);
-        this.pump();
-      });
-      this.inFlight.add(write);
-    }
+    await this.batches.drain();
   }
 
   private async writeBatch(batch: readonly Waiting[]): Promise<void> {
@@ -123,39 +146,28 @@ interface WaitingRow {
  */
 export class JournalInserter {
   private readonly store: JournalStore;
-  private readonly maxBatch: number;
-  private readonly maxInFlight: number;
-  private waiting: WaitingRow[] = [];
-  private inFlight = 0;
+  private readonly batches: Batches<WaitingRow>;
   private scheduled = false;
 
   constructor(options: JournalInserterOptions) {
     this.store = options.store;
-    this.maxBatch = options.maxBatch ?? 1_000;
-    this.maxInFlight = options.maxInFlight ?? 2;
+    this.batches = new Batches(
+      (batch) => this.write(batch),
+      options.maxBatch ?? 1_000,
+      options.maxInFlight ?? 2,
+    );
   }
 
   insert(entry: NewJournalEntry): Promise<JournalEntry> {
     return new Promise<JournalEntry>((resolve, reject) => {
-      this.waiting.push({ entry, resolve, reject });
+      this.batches.add({ entry, resolve, reject });
       if (this.scheduled) return;
       this.scheduled = true;
       queueMicrotask(() => {
         this.scheduled = false;
-        this.pump();
+        this.batches.pump();
       });
     });
-  }
-
-  private pump(): void {
-    while (this.waiting.length > 0 && this.inFlight < this.maxInFlight) {
-      const batch = this.waiting.splice(0, this.maxBatch);
-      this.inFlight += 1;
-      void this.write(batch).finally(() => {
-        this.inFlight -= 1;
-        this.pump();
-      });
-    }
   }
 
   private async write(batch: readonly WaitingRow[]): Promise<void> {

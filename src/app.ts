@@ -24,6 +24,7 @@ import {
   CredentialsRepository,
   CronRunsRepository,
   type Db,
+  InboxRepository,
   JournalRepository,
   loadEncryptionKey,
   OneTimeTokensRepository,
@@ -75,6 +76,8 @@ export interface App {
     readonly settings: SettingsRepository;
     readonly webhookSources: WebhookSourcesRepository;
     readonly oneTimeTokens: OneTimeTokensRepository;
+    /** Chat updates taken but maybe not yet handled (a transport runs those again at start). */
+    readonly inbox: InboxRepository;
   };
   /** The web server (OAuth linking, TradingView webhook, dashboard, metrics); `listen` starts it. */
   readonly http: HttpServer;
@@ -124,6 +127,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     settings: new SettingsRepository({ db }),
     webhookSources: new WebhookSourcesRepository({ db }),
     oneTimeTokens: new OneTimeTokensRepository({ db }),
+    inbox: new InboxRepository({ db }),
   };
 
   const notifier = new CompositeNotifier([], (error) =>

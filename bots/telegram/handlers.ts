@@ -30,9 +30,29 @@ import {
   textOf,
 } from './updates.js';
 
+/** The message an update carries, if it is one (a message or a channel post). */
+const messageOf = (update: Update): IncomingMessage | null =>
+  ('message' in update
+    ? update.message
+    : 'channel_post' in update
+      ? update.channel_post
+      : null) as IncomingMessage | null;
+
 /** Callback data prefixes of the confirmation buttons; the token follows the colon. */
 const CONFIRM = 'c';
 const CANCEL = 'x';
+
+/** The inbox's name for this platform's updates. */
+const INBOX = 'telegram';
+
+/**
+ * How long an update may wait, across a restart, and still be run. Past it the sender is told it
+ * was not executed: the same horizon the engine gives an unfinished fan-out to resume.
+ */
+export const REPLAY_WINDOW_MS = 60_000;
+
+/** How long handled updates stay in the inbox (redeliveries within it are recognised). */
+const INBOX_KEPT_MS = 7 * 24 * 3600_000;
 
 const PRIVATE_HINT = 'Send /help for the commands. To trade an alert on your own accounts, forward it here.';
 
@@ -72,25 +92,75 @@ export class TelegramHandlers {
   constructor(private readonly options: TelegramHandlersOptions) {}
 
   /**
-   * Take one update and return at once. The work runs in the background, in order per sender and
+   * Take one update: record it, then return. Telegram counts an update as delivered once the next
+   * poll (or the webhook answer) follows, which waits for this, so from then on the update is in
+   * the inbox and a restart runs it again. The work runs in the background, in order per sender and
    * chat, so a long fan-out neither holds up other chats nor keeps telegraf from fetching the next
    * updates (a button press must get through while the fan-out it belongs to is still running).
    */
-  accept(update: Update): void {
-    const { log } = this.options;
+  async accept(update: Update): Promise<void> {
+    const { log, app } = this.options;
     if (this.closed) return;
     if (!this.seen.add(update.update_id)) {
       log.debug({ updateId: update.update_id }, 'telegram update dropped: delivered before');
       return;
     }
-    if ('callback_query' in update) {
-      this.track(update.update_id, () => this.onCallback(update.callback_query));
+    let fresh = true;
+    try {
+      fresh = await app.stores.inbox.record(INBOX, update.update_id, update);
+    } catch (error) {
+      log.error(
+        { err: error, updateId: update.update_id },
+        'could not record a telegram update; handling it without the restart guarantee',
+      );
+    }
+    if (!fresh) {
+      // Redelivered after a restart: the inbox had it, and `replay` ran or expired it.
+      log.debug({ updateId: update.update_id }, 'telegram update dropped: recorded before');
       return;
     }
-    const message = (
-      'message' in update ? update.message : 'channel_post' in update ? update.channel_post : null
-    ) as IncomingMessage | null;
-    if (!message) return;
+    this.dispatch(update);
+  }
+
+  /**
+   * Run the updates a stopped process recorded but did not finish, oldest first, before new ones
+   * are taken. One that waited longer than {@link REPLAY_WINDOW_MS} is not run: a trade asked for
+   * minutes ago is not what its sender wants now. Its sender is told, where the update was meant
+   * for this bot. Returns how many were run and how many expired.
+   */
+  async replay(): Promise<{ run: number; expired: number }> {
+    const { app, log } = this.options;
+    await app.stores.inbox.prune(new Date(Date.now() - INBOX_KEPT_MS));
+    const pending = await app.stores.inbox.pending(INBOX);
+    let run = 0;
+    let expired = 0;
+    for (const row of pending) {
+      const update = row.body as Update;
+      this.seen.add(row.updateId);
+      const ageMs = Date.now() - row.receivedAt.getTime();
+      if (ageMs > REPLAY_WINDOW_MS) {
+        expired++;
+        await this.track(row.updateId, () => this.expire(update, ageMs));
+        continue;
+      }
+      run++;
+      log.info({ updateId: row.updateId, ageMs }, 'running a telegram update taken before the restart');
+      this.dispatch(update);
+    }
+    if (pending.length > 0) log.info({ run, expired }, 'telegram updates taken before the restart');
+    return { run, expired };
+  }
+
+  private dispatch(update: Update): void {
+    if ('callback_query' in update) {
+      void this.track(update.update_id, () => this.onCallback(update.callback_query));
+      return;
+    }
+    const message = messageOf(update);
+    if (!message) {
+      void this.track(update.update_id, async () => 'ignored: not a message');
+      return;
+    }
     const principal = principalOf(message);
     const key = `${message.chat.id}:${principal?.userId ?? ''}`;
     const previous = this.queues.get(key) ?? Promise.resolve();
@@ -105,6 +175,30 @@ export class TelegramHandlers {
     });
   }
 
+  /** An update found unhandled after a restart, too old to run: said so where it was for us. */
+  private async expire(update: Update, ageMs: number): Promise<string> {
+    const { app, output, botName } = this.options;
+    const message = messageOf(update);
+    const text = message ? textOf(message) : null;
+    if (!message || !text) return 'expired after restart: nothing to answer';
+    const command = !('channel_post' in update) && text.startsWith('/');
+    const target = command ? addressedTo(text) : null;
+    const forUs =
+      message.chat.type === 'private' ||
+      isForwarded(message) ||
+      (command && (!target || target.toLowerCase() === botName.toLowerCase())) ||
+      (looksLikeSignal(text) &&
+        (await app.stores.channels.find('telegram', String(message.chat.id), 'signal')) !== null);
+    if (!forUs) return 'expired after restart: not for this bot';
+    const minutes = Math.max(1, Math.round(ageMs / 60_000));
+    await output.send(
+      String(message.chat.id),
+      `✗ Not executed: the service restarted ${minutes} min after this arrived. Send it again if it still applies.`,
+      { replyTo: message.message_id },
+    );
+    return 'expired after restart: sender told';
+  }
+
   /** Take no more updates and wait for the ones in progress. */
   async close(): Promise<void> {
     this.closed = true;
@@ -112,20 +206,35 @@ export class TelegramHandlers {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private track(updateId: number, work: () => Promise<string>): void {
+  private track(updateId: number | null, work: () => Promise<string>): Promise<void> {
     const running = this.run(updateId, work);
     this.inFlight.add(running);
     void running.finally(() => this.inFlight.delete(running));
+    return running;
   }
 
-  /** Run one update's work; never rejects. The log line at the end says what became of it. */
-  private async run(updateId: number, work: () => Promise<string>): Promise<void> {
+  /**
+   * Run one update's work (`updateId` null: work of the bot's own, such as an expiry); never
+   * rejects. The log line at the end says what became of it, and the update's inbox row is marked
+   * handled whatever the outcome: a failed update is reported, not retried.
+   */
+  private async run(updateId: number | null, work: () => Promise<string>): Promise<void> {
+    const { log, app } = this.options;
     try {
       const outcome = await work();
-      this.options.log.debug({ updateId, outcome }, 'telegram update handled');
+      log.debug({ updateId, outcome }, 'telegram update handled');
     } catch (error) {
-      this.options.log.error({ err: error, updateId }, 'telegram update failed');
+      log.error({ err: error, updateId }, 'telegram update failed');
     }
+    if (updateId === null) return;
+    await app.stores.inbox
+      .handled(INBOX, updateId)
+      .catch((error: unknown) =>
+        log.warn(
+          { err: error, updateId },
+          'could not mark a telegram update handled; a restart runs it again',
+        ),
+      );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -450,7 +559,7 @@ export class TelegramHandlers {
       pending.timer = null;
       if (this.pending.get(token) !== pending || this.closed) return;
       this.options.app.commands.cancelConfirmation(pending.principal, token);
-      this.track(0, async () => {
+      void this.track(null, async () => {
         await this.closeConfirmation(
           token,
           pending.chatId,

@@ -8,6 +8,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Telegraf } from 'telegraf';
 import { type App, COMMANDS, helpText, type Notifier } from '../../src/index.js';
 import { TelegramApi } from './api.js';
@@ -79,9 +80,13 @@ export async function startTelegram(app: App, options: TelegramOptions): Promise
     .call('setMyCommands', { commands: botCommands() })
     .catch((error: unknown) => log.warn({ err: error }, 'could not register the command menu'));
 
+  // What a stopped process took but did not finish runs (or is answered) before anything new.
+  await handlers.replay();
+
   const notifier = new TelegramNotifier(output);
   let server: Server | null = null;
   let polling: Promise<void> | null = null;
+  let pollingEnded = false;
   let webhookAddress: { host: string; port: number } | undefined;
   let stopping: Promise<void> | null = null;
 
@@ -120,8 +125,12 @@ export async function startTelegram(app: App, options: TelegramOptions): Promise
     const launched = bot.launch({ allowedUpdates: [...ALLOWED_UPDATES] }, () => markUp());
     polling = launched;
     launched.then(
-      () => log.info('telegram polling stopped'),
+      () => {
+        pollingEnded = true;
+        log.info('telegram polling stopped');
+      },
       (error: unknown) => {
+        pollingEnded = true;
         if (!stopping) log.error({ err: error }, 'telegram polling failed; the bot receives no more updates');
       },
     );
@@ -138,7 +147,9 @@ export async function startTelegram(app: App, options: TelegramOptions): Promise
       stopping ??= (async () => {
         notifier.close();
         if (polling) {
-          bot.stop('shutdown');
+          // launch() reports the bot up once getMe is known, before it deletes the webhook and
+          // starts polling; telegraf refuses to stop in that gap, so wait for the polling to begin.
+          while (!pollingEnded && !stopPolling(bot)) await delay(10);
           await polling.catch(() => {});
         }
         if (server) await close(server);
@@ -148,6 +159,16 @@ export async function startTelegram(app: App, options: TelegramOptions): Promise
       return stopping;
     },
   };
+}
+
+/** Stop telegraf's polling; false when it has not begun yet. */
+function stopPolling(bot: Telegraf): boolean {
+  try {
+    bot.stop('shutdown');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The command menu: every command with the one-line summary `/help` shows. */

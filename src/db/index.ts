@@ -31,6 +31,7 @@ export {
   type SecretWriteOptions,
 } from './repositories/credentials.js';
 export { CronRunsRepository } from './repositories/cron-runs.js';
+export { InboxRepository, type PendingUpdate } from './repositories/inbox.js';
 export { createRepositories, type Repositories } from './repositories/index.js';
 export { JournalRepository } from './repositories/journal.js';
 export { OneTimeTokensRepository } from './repositories/one-time-tokens.js';

@@ -5,6 +5,7 @@ import { AuditRepository } from './audit.js';
 import { ChannelsRepository } from './channels.js';
 import { CredentialsRepository } from './credentials.js';
 import { CronRunsRepository } from './cron-runs.js';
+import { InboxRepository } from './inbox.js';
 import { JournalRepository } from './journal.js';
 import { OneTimeTokensRepository } from './one-time-tokens.js';
 import { SettingsRepository } from './settings.js';
@@ -25,6 +26,7 @@ export interface Repositories {
   readonly cronRuns: CronRunsRepository;
   readonly webhookSources: WebhookSourcesRepository;
   readonly oneTimeTokens: OneTimeTokensRepository;
+  readonly inbox: InboxRepository;
 }
 
 /** Builds every repository over `db`; credentials are sealed with `secretBox`. */
@@ -41,5 +43,6 @@ export function createRepositories({ db, secretBox }: { db: Db; secretBox: Secre
     cronRuns: new CronRunsRepository({ db }),
     webhookSources: new WebhookSourcesRepository({ db }),
     oneTimeTokens: new OneTimeTokensRepository({ db }),
+    inbox: new InboxRepository({ db }),
   };
 }

@@ -1,5 +1,9 @@
-/** Service-wide records: the audit trail, settings such as the global halt, and cron slot claims. */
-import { index, jsonb, pgTable, text } from 'drizzle-orm/pg-core';
+/**
+ * Service-wide records: the audit trail, settings such as the global halt, cron slot claims and the
+ * chat inbox.
+ */
+import { sql } from 'drizzle-orm';
+import { bigint, index, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import { idColumn, instant } from './columns.js';
 
 export const auditEvents = pgTable(
@@ -38,3 +42,27 @@ export const cronRuns = pgTable('cron_runs', {
   /** Which instance claimed it (host name and process id). */
   instance: text('instance').notNull(),
 });
+
+/**
+ * Chat updates taken before they are worked on, so a restart does not lose one that was already
+ * acknowledged to the platform: rows without `handled_at` are run again at start.
+ */
+export const chatInbox = pgTable(
+  'chat_inbox',
+  {
+    /** Which platform delivered it (`telegram`). */
+    platform: text('platform').notNull(),
+    /** The platform's id of the update, unique per bot. */
+    updateId: bigint('update_id', { mode: 'number' }).notNull(),
+    /** The update as delivered. */
+    body: jsonb('body').$type<unknown>().notNull(),
+    /** When it was taken (UTC). */
+    receivedAt: instant('received_at').notNull().defaultNow(),
+    /** When its work ended, whatever the outcome (UTC); null while pending. */
+    handledAt: instant('handled_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.platform, t.updateId] }),
+    index('chat_inbox_pending_idx').on(t.platform, t.updateId).where(sql`${t.handledAt} is null`),
+  ],
+);

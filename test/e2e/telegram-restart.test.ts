@@ -1,0 +1,145 @@
+/**
+ * The Telegram inbox across restarts: real telegraf against the fake Bot API server, the service on
+ * PGlite, the paper exchange as the broker. An update is recorded before Telegram may forget it; one
+ * a stopped process recorded but did not finish runs at the next start, once; one that waited too
+ * long is answered instead of run.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { REPLAY_WINDOW_MS } from '../../bots/telegram/handlers.js';
+import { startTelegram, type TelegramTransport } from '../../bots/telegram/index.js';
+import { FakeTelegram, type StoredMessage, type Update } from '../fakes/telegram/server.js';
+import { startTestApp, type TestApp, waitFor } from '../helpers/app.js';
+import { addUser, netPositions } from '../helpers/fixtures.js';
+import { testSecret } from '../helpers/log.js';
+
+describe('the Telegram inbox across restarts', () => {
+  const token = `100300:${testSecret('telegram-token')}`;
+  let t: TestApp;
+  let fake: FakeTelegram;
+  let bot: TelegramTransport | null = null;
+  let testStart = 0;
+  const floor = FakeTelegram.group(-1002002, 'Restart floor');
+
+  async function trader(id: number, name: string, accounts: number) {
+    const tg = FakeTelegram.user(id, name, name.toLowerCase());
+    const user = await addUser(t.app, {
+      platform: 'telegram',
+      externalId: String(id),
+      roles: ['trader'],
+      accounts,
+      name,
+    });
+    return { tg, user };
+  }
+
+  /** Stop the running bot, if any, and start a new one: what a restarted service does. */
+  async function restart(): Promise<TelegramTransport> {
+    await bot?.stop();
+    bot = await startTelegram(t.app, { token, apiRoot: fake.apiRoot });
+    return bot;
+  }
+
+  function botMessages(pattern: RegExp): StoredMessage[] {
+    return fake.botMessages(floor.id).filter((m) => m.serial > testStart && pattern.test(m.plain));
+  }
+
+  const logLine = (text: string, updateId: number) =>
+    waitFor(
+      () => t.logs.lines.find((l) => l.includes(text) && l.includes(`"updateId":${updateId}`)),
+      `"${text}" for update ${updateId}`,
+    );
+
+  const messageId = (update: Update) => (update.message as { message_id: number }).message_id;
+
+  beforeAll(async () => {
+    t = await startTestApp('pglite', { PUBLIC_URL: 'http://127.0.0.1:9' });
+    fake = await FakeTelegram.start({ token, username: 'TradecastRestartBot' });
+  });
+  beforeEach(() => {
+    testStart = fake.messageSerial;
+  });
+  afterAll(async () => {
+    await bot?.stop();
+    await fake?.close();
+    await t?.stop();
+  });
+
+  it('records an update before telegraf asks for the next ones (which tells Telegram to forget it)', async () => {
+    await restart();
+    const cleo = await trader(3001, 'Cleo', 1);
+    const inbox = t.app.stores.inbox;
+    const record = inbox.record.bind(inbox);
+    let recordedAt = 0;
+    // A slow database: the write takes 300 ms. Telegram must not be told to forget the update before it ends.
+    inbox.record = async (...args) => {
+      await new Promise((r) => setTimeout(r, 300));
+      const fresh = await record(...args);
+      recordedAt = Date.now();
+      return fresh;
+    };
+    try {
+      const [update] = fake.pushUpdate(fake.command(floor, cleo.tg, '/positions'));
+      const id = update!.update_id;
+      await logLine('telegram update handled', id);
+      // The poll after it waits for news (a long poll is recorded when answered): give it some.
+      fake.pushUpdate(fake.message(floor, cleo.tg, 'thanks'));
+      const confirmed = await fake.waitForCall(
+        (c) => c.method === 'getUpdates' && Number(c.params.offset ?? 0) > id,
+        'a poll confirming the update',
+      );
+      expect(recordedAt).toBeGreaterThan(0);
+      expect(confirmed.at).toBeGreaterThanOrEqual(recordedAt);
+    } finally {
+      inbox.record = record;
+    }
+    expect(await t.app.stores.inbox.pending('telegram')).toEqual([]);
+  });
+
+  it('runs a command a stopped process recorded but did not finish, once, and ignores its redelivery', async () => {
+    await bot?.stop();
+    bot = null;
+    const dana = await trader(3002, 'Dana', 2);
+    const update = { ...fake.command(floor, dana.tg, '/buy MNQ 1 tp=20 sl=10'), update_id: 7001 } as Update;
+    // What the stopped process left: the update recorded (so Telegram was told to forget it), no outcome.
+    expect(await t.app.stores.inbox.record('telegram', 7001, update)).toBe(true);
+    const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
+
+    await restart();
+    await logLine('running a telegram update taken before the restart', 7001);
+    await waitFor(() => botMessages(/2 account\(s\): filled 2/)[0], 'the summary of the replayed /buy');
+    expect(netPositions(t.app, dana.user.brokerAccountIds)).toEqual([1, 1]);
+    await logLine('telegram update handled', 7001);
+    expect(await t.app.stores.inbox.pending('telegram')).toEqual([]);
+
+    // A new process (nothing in memory) gets the same update again from Telegram: it is not run twice.
+    await restart();
+    fake.pushUpdate(update);
+    await logLine('telegram update dropped: recorded before', 7001);
+    expect(netPositions(t.app, dana.user.brokerAccountIds)).toEqual([1, 1]);
+    expect((await t.app.stores.signals.recent(1000)).length).toBe(signalsBefore + 1);
+  });
+
+  it('answers a recorded command that waited past the window instead of running it, and leaves chatter alone', async () => {
+    await bot?.stop();
+    bot = null;
+    const eli = await trader(3003, 'Eli', 1);
+    const old = new Date(Date.now() - REPLAY_WINDOW_MS - 4 * 60_000);
+    const buy = { ...fake.command(floor, eli.tg, '/buy MNQ 1'), update_id: 7002 } as Update;
+    const chatter = { ...fake.message(floor, eli.tg, 'good morning all'), update_id: 7003 } as Update;
+    await t.app.stores.inbox.record('telegram', 7002, buy, old);
+    await t.app.stores.inbox.record('telegram', 7003, chatter, old);
+    const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
+
+    await restart();
+    const answer = await waitFor(
+      () => botMessages(/Not executed: the service restarted 5 min after this arrived/)[0],
+      'the expiry answer',
+    );
+    expect(answer.replyTo).toBe(messageId(buy));
+    await logLine('telegram update handled', 7003);
+    expect(fake.botMessages(floor.id).filter((m) => m.replyTo === messageId(chatter))).toEqual([]);
+    expect(netPositions(t.app, eli.user.brokerAccountIds)).toEqual([0]);
+    expect((await t.app.stores.signals.recent(1000)).length).toBe(signalsBefore);
+    expect(await t.app.stores.inbox.pending('telegram')).toEqual([]);
+  });
+});

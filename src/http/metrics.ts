@@ -197,6 +197,17 @@ export class HttpMetrics {
       },
     });
     new Gauge({
+      name: 'tradecast_tradovate_remembered',
+      help: 'What the Tradovate adapter remembers for five minutes: placements by client order id, and its own orders.',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const s = tradovate.cacheStats();
+        this.set({ kind: 'placements' }, s.placements);
+        this.set({ kind: 'orders' }, s.orders);
+      },
+    });
+    new Gauge({
       name: 'tradecast_tradovate_requests',
       help: 'Requests sent to Tradovate since the start, by transport (ws, rest, rest_fallback).',
       labelNames: ['transport'],

@@ -79,6 +79,8 @@ export interface TradovateExtras {
   budgetUsage(credentialId: string): Promise<BudgetView>;
   credentialState(credentialId: string): CredentialState;
   transportStats(): TransportView;
+  /** What the adapter remembers for five minutes: placements by client order id, and its orders. */
+  cacheStats(): { readonly placements: number; readonly orders: number };
 }
 
 /** Tokens from Tradovate's OAuth code exchange. */

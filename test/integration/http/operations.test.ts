@@ -1,11 +1,13 @@
 /**
  * Operations endpoints: liveness, readiness, and Prometheus metrics whose order counters equal the
- * journal after fan-outs from chat and from the webhook.
+ * journal after fan-outs from chat and from the webhook, and whose Tradovate figures match what the
+ * simulator saw.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebhookSource } from '../../../src/http/index.js';
 import { waitFor } from '../../helpers/app.js';
 import { addUser, type TestUser } from '../../helpers/fixtures.js';
+import { startTradovateApp, type TradovateApp } from '../../helpers/tradovate-app.js';
 import { type HttpRig, startHttpRig } from './rig.js';
 
 interface Sample {
@@ -159,5 +161,56 @@ describe('operations endpoints', () => {
     );
     expect(families.get('tradecast_account_outcomes_total')?.type).toBe('counter');
     expect(families.has('tradecast_process_cpu_seconds_total')).toBe(true);
+  });
+});
+
+describe('Tradovate figures on /metrics', () => {
+  let t: TradovateApp;
+  let base: string;
+  const admin = { platform: 'discord' as const, userId: '1' };
+
+  beforeAll(async () => {
+    t = await startTradovateApp({ driver: 'pglite', credentials: 2, accountsPerCredential: 3 });
+    t.sim.setPrice('MNQ', 21500);
+    base = await t.app.http.listen('127.0.0.1', 0);
+  }, 60_000);
+  afterAll(async () => t?.stop());
+
+  const scrape = async () => parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+  const byLabel = (families: Map<string, Family>, name: string, label: string) =>
+    Object.fromEntries((families.get(name)?.samples ?? []).map((s) => [s.labels[label], s.value]));
+
+  it('reports sockets, requests, budgets and what the adapter remembers, as the venue saw them', async () => {
+    const before = await scrape();
+    expect(byLabel(before, 'tradecast_tradovate_remembered', 'kind')).toEqual({ placements: 0, orders: 0 });
+    expect(before.get('tradecast_tradovate_open_sockets')?.samples[0]?.value).toBe(0);
+
+    const reply = await t.app.commands.runText(admin, '/buy MNQ 1 tp=20 sl=10 account=all');
+    expect(reply.kind === 'fanout' && reply.summary.filled).toBe(6);
+    const after = await scrape();
+
+    // One pooled socket per credential, and every request the venue counted went over one.
+    expect(after.get('tradecast_tradovate_open_sockets')?.samples[0]?.value).toBe(2);
+    const requests = byLabel(after, 'tradecast_tradovate_requests', 'transport');
+    // Requests, not the sockets' own `authorize` frames or the token endpoints.
+    const venueSaw = t.sim.requests.entries.filter(
+      (r) => r.transport === 'ws' && r.endpoint !== 'authorize' && !r.endpoint.startsWith('auth/'),
+    ).length;
+    expect(venueSaw).toBeGreaterThan(6);
+    expect(requests).toEqual({ ws: venueSaw, rest: 0, rest_fallback: 0 });
+    // Six placements remembered by client order id; the entries and their legs as our orders.
+    const remembered = byLabel(after, 'tradecast_tradovate_remembered', 'kind');
+    expect(remembered.placements).toBe(6);
+    expect(remembered.orders).toBeGreaterThanOrEqual(6);
+    const used = (after.get('tradecast_tradovate_budget_used')?.samples ?? []).filter(
+      (s) => s.labels.window === 'minute',
+    );
+    expect(used).toHaveLength(2);
+    expect(used.reduce((n, s) => n + s.value, 0)).toBe(venueSaw);
+    expect(byLabel(after, 'tradecast_tradovate_budget_limit', 'window')).toEqual({
+      second: 200,
+      minute: 10_000,
+      hour: 100_000,
+    });
   });
 });

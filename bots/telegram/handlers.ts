@@ -46,10 +46,12 @@ const CANCEL = 'x';
 const INBOX = 'telegram';
 
 /**
- * How long an update may wait, across a restart, and still be run. Past it the sender is told it
- * was not executed: the same horizon the engine gives an unfinished fan-out to resume.
+ * How old an update may be when it is taken and still be run: a message Telegram held while the
+ * service was down, or one a stopped process recorded and did not finish. Past it the sender is told
+ * it was not executed: a trade asked for minutes ago is not what its sender wants now. The same
+ * horizon the engine gives an unfinished fan-out to resume.
  */
-export const REPLAY_WINDOW_MS = 60_000;
+export const LATE_AFTER_MS = 60_000;
 
 /** How long handled updates stay in the inbox (redeliveries within it are recognised). */
 const INBOX_KEPT_MS = 7 * 24 * 3600_000;
@@ -94,7 +96,8 @@ export class TelegramHandlers {
   /**
    * Take one update: record it, then return. Telegram counts an update as delivered once the next
    * poll (or the webhook answer) follows, which waits for this, so from then on the update is in
-   * the inbox and a restart runs it again. The work runs in the background, in order per sender and
+   * the inbox and a restart runs it again. A late one (Telegram held it while the service was down)
+   * is answered, not run. The work runs in the background, in order per sender and
    * chat, so a long fan-out neither holds up other chats nor keeps telegraf from fetching the next
    * updates (a button press must get through while the fan-out it belongs to is still running).
    */
@@ -115,40 +118,52 @@ export class TelegramHandlers {
       );
     }
     if (!fresh) {
-      // Redelivered after a restart: the inbox had it, and `replay` ran or expired it.
+      // Redelivered after a restart: the inbox had it, and `replay` ran or answered it.
       log.debug({ updateId: update.update_id }, 'telegram update dropped: recorded before');
       return;
     }
-    this.dispatch(update);
+    this.take(update, Date.now());
   }
 
   /**
    * Run the updates a stopped process recorded but did not finish, oldest first, before new ones
-   * are taken. One that waited longer than {@link REPLAY_WINDOW_MS} is not run: a trade asked for
-   * minutes ago is not what its sender wants now. Its sender is told, where the update was meant
-   * for this bot. Returns how many were run and how many expired.
+   * are taken; late ones are answered instead (see {@link LATE_AFTER_MS}). Returns how many were
+   * run and how many were too late.
    */
-  async replay(): Promise<{ run: number; expired: number }> {
+  async replay(): Promise<{ run: number; late: number }> {
     const { app, log } = this.options;
     await app.stores.inbox.prune(new Date(Date.now() - INBOX_KEPT_MS));
     const pending = await app.stores.inbox.pending(INBOX);
-    let run = 0;
-    let expired = 0;
+    let late = 0;
     for (const row of pending) {
-      const update = row.body as Update;
       this.seen.add(row.updateId);
-      const ageMs = Date.now() - row.receivedAt.getTime();
-      if (ageMs > REPLAY_WINDOW_MS) {
-        expired++;
-        await this.track(row.updateId, () => this.expire(update, ageMs));
-        continue;
+      if (this.take(row.body as Update, row.receivedAt.getTime())) {
+        log.info({ updateId: row.updateId }, 'running a telegram update taken before the restart');
+      } else {
+        late++;
       }
-      run++;
-      log.info({ updateId: row.updateId, ageMs }, 'running a telegram update taken before the restart');
-      this.dispatch(update);
     }
-    if (pending.length > 0) log.info({ run, expired }, 'telegram updates taken before the restart');
-    return { run, expired };
+    const run = pending.length - late;
+    if (pending.length > 0) log.info({ run, late }, 'telegram updates taken before the restart');
+    return { run, late };
+  }
+
+  /**
+   * Run an update, or answer it when it is late: older than {@link LATE_AFTER_MS} by its message's
+   * date or by when it was first taken, whichever is earlier. False when it was late.
+   */
+  private take(update: Update, takenAt: number): boolean {
+    const now = Date.now();
+    const message = messageOf(update);
+    const since = Math.min(takenAt, message ? message.date * 1000 : takenAt);
+    const ageMs = Math.max(0, now - since);
+    if (ageMs <= LATE_AFTER_MS) {
+      this.dispatch(update);
+      return true;
+    }
+    this.options.log.warn({ updateId: update.update_id, ageMs }, 'telegram update too old to run');
+    void this.track(update.update_id, () => this.late(update, ageMs));
+    return false;
   }
 
   private dispatch(update: Update): void {
@@ -175,12 +190,12 @@ export class TelegramHandlers {
     });
   }
 
-  /** An update found unhandled after a restart, too old to run: said so where it was for us. */
-  private async expire(update: Update, ageMs: number): Promise<string> {
+  /** An update too old to run: said so where it was meant for this bot. */
+  private async late(update: Update, ageMs: number): Promise<string> {
     const { app, output, botName } = this.options;
     const message = messageOf(update);
     const text = message ? textOf(message) : null;
-    if (!message || !text) return 'expired after restart: nothing to answer';
+    if (!message || !text) return 'late: nothing to answer';
     const command = !('channel_post' in update) && text.startsWith('/');
     const target = command ? addressedTo(text) : null;
     const forUs =
@@ -189,14 +204,14 @@ export class TelegramHandlers {
       (command && (!target || target.toLowerCase() === botName.toLowerCase())) ||
       (looksLikeSignal(text) &&
         (await app.stores.channels.find('telegram', String(message.chat.id), 'signal')) !== null);
-    if (!forUs) return 'expired after restart: not for this bot';
+    if (!forUs) return 'late: not for this bot';
     const minutes = Math.max(1, Math.round(ageMs / 60_000));
     await output.send(
       String(message.chat.id),
-      `✗ Not executed: the service restarted ${minutes} min after this arrived. Send it again if it still applies.`,
+      `✗ Not executed: this is ${minutes} min old; the service was not running when it was sent. Send it again if it still applies.`,
       { replyTo: message.message_id },
     );
-    return 'expired after restart: sender told';
+    return 'late: sender told';
   }
 
   /** Take no more updates and wait for the ones in progress. */

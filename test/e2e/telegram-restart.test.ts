@@ -2,10 +2,10 @@
  * The Telegram inbox across restarts: real telegraf against the fake Bot API server, the service on
  * PGlite, the paper exchange as the broker. An update is recorded before Telegram may forget it; one
  * a stopped process recorded but did not finish runs at the next start, once; one that waited too
- * long is answered instead of run.
+ * long, in the inbox or at Telegram while the service was down, is answered instead of run.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { REPLAY_WINDOW_MS } from '../../bots/telegram/handlers.js';
+import { LATE_AFTER_MS } from '../../bots/telegram/handlers.js';
 import { startTelegram, type TelegramTransport } from '../../bots/telegram/index.js';
 import { FakeTelegram, type StoredMessage, type Update } from '../fakes/telegram/server.js';
 import { startTestApp, type TestApp, waitFor } from '../helpers/app.js';
@@ -123,23 +123,48 @@ describe('the Telegram inbox across restarts', () => {
     await bot?.stop();
     bot = null;
     const eli = await trader(3003, 'Eli', 1);
-    const old = new Date(Date.now() - REPLAY_WINDOW_MS - 4 * 60_000);
-    const buy = { ...fake.command(floor, eli.tg, '/buy MNQ 1'), update_id: 7002 } as Update;
-    const chatter = { ...fake.message(floor, eli.tg, 'good morning all'), update_id: 7003 } as Update;
-    await t.app.stores.inbox.record('telegram', 7002, buy, old);
-    await t.app.stores.inbox.record('telegram', 7003, chatter, old);
+    const old = new Date(Date.now() - LATE_AFTER_MS - 4 * 60_000);
+    const buy = { ...fake.command(floor, eli.tg, '/buy MNQ 1'), update_id: 8_000_002 } as Update;
+    const chatter = { ...fake.message(floor, eli.tg, 'good morning all'), update_id: 8_000_003 } as Update;
+    await t.app.stores.inbox.record('telegram', 8_000_002, buy, old);
+    await t.app.stores.inbox.record('telegram', 8_000_003, chatter, old);
     const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
 
     await restart();
     const answer = await waitFor(
-      () => botMessages(/Not executed: the service restarted 5 min after this arrived/)[0],
+      () => botMessages(/Not executed: this is 5 min old; the service was not running when it was sent/)[0],
       'the expiry answer',
     );
     expect(answer.replyTo).toBe(messageId(buy));
-    await logLine('telegram update handled', 7003);
+    await logLine('telegram update handled', 8_000_003);
     expect(fake.botMessages(floor.id).filter((m) => m.replyTo === messageId(chatter))).toEqual([]);
     expect(netPositions(t.app, eli.user.brokerAccountIds)).toEqual([0]);
     expect((await t.app.stores.signals.recent(1000)).length).toBe(signalsBefore);
     expect(await t.app.stores.inbox.pending('telegram')).toEqual([]);
+  });
+
+  it('answers a command Telegram held while the service was down instead of running it late', async () => {
+    await restart();
+    const fay = await trader(3004, 'Fay', 1);
+    const sentAt = Math.floor((Date.now() - LATE_AFTER_MS) / 1000) - 9 * 60;
+    const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
+    const [buy, chatter] = fake.pushUpdate(
+      fake.command(floor, fay.tg, '/buy MNQ 1', { date: sentAt }),
+      fake.message(floor, fay.tg, 'anyone around?', { date: sentAt }),
+    );
+    const answer = await waitFor(
+      () => botMessages(/Not executed: this is 10 min old; the service was not running when it was sent/)[0],
+      'the late answer',
+    );
+    expect(answer.replyTo).toBe(messageId(buy!));
+    await logLine('telegram update handled', chatter!.update_id);
+    expect(fake.botMessages(floor.id).filter((m) => m.replyTo === messageId(chatter!))).toEqual([]);
+    expect(netPositions(t.app, fay.user.brokerAccountIds)).toEqual([0]);
+    expect((await t.app.stores.signals.recent(1000)).length).toBe(signalsBefore);
+
+    // A message sent now still runs.
+    fake.pushUpdate(fake.command(floor, fay.tg, '/buy MNQ 1'));
+    await waitFor(() => botMessages(/1 account\(s\): filled 1/)[0], 'the summary of a timely /buy');
+    expect(netPositions(t.app, fay.user.brokerAccountIds)).toEqual([1]);
   });
 });

@@ -8,7 +8,7 @@ export type { CommandName, ParsedCommand, UsageError } from './domain/commands.j
 export { addressedTo, COMMANDS, helpText, parseCommand, USAGE } from './domain/grammar.js';
 export { PRODUCTS } from './domain/symbols.js';
 export type { Platform, Principal, Role, Signal, SignalSource } from './domain/types.js';
-export { ROLES } from './domain/types.js';
+export { ROLES, SIGNAL_FRESH_MS } from './domain/types.js';
 export { alertDedupKeys, type DedupKeys } from './engine/idempotency.js';
 export type { AccountOutcome, FanoutProgress, FanoutSummary, ReasonCount } from './engine/summary.js';
 export { createLogger, type Logger } from './log.js';

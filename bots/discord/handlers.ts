@@ -34,6 +34,7 @@ import {
   looksLikeSignal,
   type Principal,
   parseAlert,
+  SIGNAL_FRESH_MS,
 } from '../../src/index.js';
 import { accountChoices, commandText, symbolChoices } from './commands.js';
 import { LiveMessage } from './progress.js';
@@ -255,6 +256,9 @@ export class Handlers {
       if (looksLikeSignal(text)) await this.unparsedSignal(message, parsed.error);
       return;
     }
+    // A resumed gateway session replays what it missed: a signal that old is not traded now.
+    const ageMs = Date.now() - message.createdTimestamp;
+    if (ageMs > SIGNAL_FRESH_MS) return this.lateSignal(message, ageMs);
     const principal: Principal = {
       platform: 'discord',
       userId: message.author.id,
@@ -320,6 +324,27 @@ export class Handlers {
    * told what is wrong with it, in reply, so followers can see it was not executed; anywhere else, or
    * from anyone else, it is conversation.
    */
+  /**
+   * A signal delivered too late to trade: said so when it was posted in a signal channel by someone
+   * the service knows (as for an unreadable one), ignored otherwise.
+   */
+  private async lateSignal(message: Message<true>, ageMs: number): Promise<void> {
+    const where = { channelId: message.channelId, messageId: message.id, ageMs };
+    const [channel, user] = await Promise.all([
+      this.app.stores.channels.find('discord', message.channelId, 'signal'),
+      this.app.stores.users.findByIdentity('discord', message.author.id),
+    ]);
+    if (!channel || !user) {
+      this.log.debug(where, 'late signal outside a signal channel or from an unknown author; ignored');
+      return;
+    }
+    this.log.warn(where, 'signal message too old to run');
+    const minutes = Math.max(1, Math.round(ageMs / 60_000));
+    await message.reply({
+      content: `✗ Not executed: this is ${minutes} min old; the service was not running when it was sent. Send it again if it still applies.`,
+    });
+  }
+
   private async unparsedSignal(
     message: Message<true>,
     error: { message: string; usage: string | null },

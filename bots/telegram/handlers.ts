@@ -15,6 +15,7 @@ import {
   type Principal,
   parseAlert,
   parseCommand,
+  SIGNAL_FRESH_MS,
 } from '../../src/index.js';
 import type { TelegramApi } from './api.js';
 import type { LiveMessage } from './live.js';
@@ -44,14 +45,6 @@ const CANCEL = 'x';
 
 /** The inbox's name for this platform's updates. */
 const INBOX = 'telegram';
-
-/**
- * How old an update may be when it is taken and still be run: a message Telegram held while the
- * service was down, or one a stopped process recorded and did not finish. Past it the sender is told
- * it was not executed: a trade asked for minutes ago is not what its sender wants now. The same
- * horizon the engine gives an unfinished fan-out to resume.
- */
-export const LATE_AFTER_MS = 60_000;
 
 /** How long handled updates stay in the inbox (redeliveries within it are recognised). */
 const INBOX_KEPT_MS = 7 * 24 * 3600_000;
@@ -127,7 +120,7 @@ export class TelegramHandlers {
 
   /**
    * Run the updates a stopped process recorded but did not finish, oldest first, before new ones
-   * are taken; late ones are answered instead (see {@link LATE_AFTER_MS}). Returns how many were
+   * are taken; late ones are answered instead (see {@link SIGNAL_FRESH_MS}). Returns how many were
    * run and how many were too late.
    */
   async replay(): Promise<{ run: number; late: number }> {
@@ -149,7 +142,7 @@ export class TelegramHandlers {
   }
 
   /**
-   * Run an update, or answer it when it is late: older than {@link LATE_AFTER_MS} by its message's
+   * Run an update, or answer it when it is late: older than {@link SIGNAL_FRESH_MS} by its message's
    * date or by when it was first taken, whichever is earlier. False when it was late.
    */
   private take(update: Update, takenAt: number): boolean {
@@ -157,7 +150,7 @@ export class TelegramHandlers {
     const message = messageOf(update);
     const since = Math.min(takenAt, message ? message.date * 1000 : takenAt);
     const ageMs = Math.max(0, now - since);
-    if (ageMs <= LATE_AFTER_MS) {
+    if (ageMs <= SIGNAL_FRESH_MS) {
       this.dispatch(update);
       return true;
     }

@@ -2,6 +2,13 @@
 
 export type Platform = 'discord' | 'telegram' | 'console' | 'webhook';
 export const ROLES = ['admin', 'provider', 'trader', 'viewer'] as const;
+
+/**
+ * How long a signal stays worth acting on, in ms. A chat message older than this when the service
+ * gets to it (held by the platform while the service was down) is answered, not run; orders of an
+ * interrupted fan-out older than this expire instead of being sent at restart.
+ */
+export const SIGNAL_FRESH_MS = 60_000;
 export type Role = (typeof ROLES)[number];
 export type Side = 'buy' | 'sell';
 

@@ -12,7 +12,7 @@ import type { JournalEntry } from '../domain/orders.js';
 import { clientOrderId, placesOrder } from '../domain/orders.js';
 import { gate, isEntry, mapSymbol, sizeFor } from '../domain/sizing.js';
 import { parseSymbol } from '../domain/symbols.js';
-import type { Account, BrokerName, SignalEnvelope } from '../domain/types.js';
+import { type Account, type BrokerName, SIGNAL_FRESH_MS, type SignalEnvelope } from '../domain/types.js';
 import type { Logger } from '../log.js';
 import { AccountProgram, type AccountTask, NotJournaled } from './account-program.js';
 import { JournalInserter, JournalWriter } from './journal-writer.js';
@@ -73,7 +73,7 @@ export class Engine {
     this.concurrency = options.concurrency ?? 64;
     this.laneConcurrency = options.laneConcurrency ?? 4;
     this.progressIntervalMs = options.progressIntervalMs ?? 1500;
-    this.resumeWindowMs = options.resumeWindowMs ?? 60_000;
+    this.resumeWindowMs = options.resumeWindowMs ?? SIGNAL_FRESH_MS;
   }
 
   /** Be told of every finished fan-out (metrics, live dashboards). Returns the unsubscribe function. */

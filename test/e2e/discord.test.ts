@@ -11,6 +11,7 @@ import {
   PaperExchange,
   type PlaceOrderRequest,
 } from '../../src/brokers/paper/exchange.js';
+import { SIGNAL_FRESH_MS } from '../../src/index.js';
 import { messageViolations } from '../fakes/discord/limits.js';
 import {
   buttonIds,
@@ -379,6 +380,21 @@ describe('the Discord bot', () => {
     );
     expect(why.content).toMatch(/Not executed: tp: expected points .*\(got abc\)/);
     expect(fake.channelMessages(SIGNALS.id)).toHaveLength(posted + 1);
+    expect(t.app.exchange.allOrders().length).toBe(orders);
+
+    // A signal delivered late (a resumed session replays what it missed) is answered, not traded.
+    const late = fake.sendMessage({
+      user: provider,
+      channelId: SIGNALS.id,
+      content: 'BUY MNQ 2 TP 20 SL 10',
+      sentAt: Date.now() - SIGNAL_FRESH_MS - 2 * 60_000,
+    });
+    const tooOld = await waitFor(
+      () => fake.channelMessages(SIGNALS.id).find((m) => m.referencedMessageId === late.id),
+      'the late answer',
+    );
+    expect(tooOld.content).toMatch(/^✗ Not executed: this is 3 min old; the service was not running/);
+    expect(fake.channelMessages(SIGNALS.id)).toHaveLength(posted + 2);
     expect(t.app.exchange.allOrders().length).toBe(orders);
 
     // A signal-looking message outside a signal channel is conversation.

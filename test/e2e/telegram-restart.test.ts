@@ -5,8 +5,8 @@
  * long, in the inbox or at Telegram while the service was down, is answered instead of run.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LATE_AFTER_MS } from '../../bots/telegram/handlers.js';
 import { startTelegram, type TelegramTransport } from '../../bots/telegram/index.js';
+import { SIGNAL_FRESH_MS } from '../../src/index.js';
 import { FakeTelegram, type StoredMessage, type Update } from '../fakes/telegram/server.js';
 import { startTestApp, type TestApp, waitFor } from '../helpers/app.js';
 import { addUser, netPositions } from '../helpers/fixtures.js';
@@ -123,7 +123,7 @@ describe('the Telegram inbox across restarts', () => {
     await bot?.stop();
     bot = null;
     const eli = await trader(3003, 'Eli', 1);
-    const old = new Date(Date.now() - LATE_AFTER_MS - 4 * 60_000);
+    const old = new Date(Date.now() - SIGNAL_FRESH_MS - 4 * 60_000);
     const buy = { ...fake.command(floor, eli.tg, '/buy MNQ 1'), update_id: 8_000_002 } as Update;
     const chatter = { ...fake.message(floor, eli.tg, 'good morning all'), update_id: 8_000_003 } as Update;
     await t.app.stores.inbox.record('telegram', 8_000_002, buy, old);
@@ -146,7 +146,7 @@ describe('the Telegram inbox across restarts', () => {
   it('answers a command Telegram held while the service was down instead of running it late', async () => {
     await restart();
     const fay = await trader(3004, 'Fay', 1);
-    const sentAt = Math.floor((Date.now() - LATE_AFTER_MS) / 1000) - 9 * 60;
+    const sentAt = Math.floor((Date.now() - SIGNAL_FRESH_MS) / 1000) - 9 * 60;
     const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
     const [buy, chatter] = fake.pushUpdate(
       fake.command(floor, fay.tg, '/buy MNQ 1', { date: sentAt }),

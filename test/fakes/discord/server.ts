@@ -112,6 +112,8 @@ interface InteractionState {
 /** An option of a chat-input interaction: its registered type decides how the value is sent. */
 export type OptionValue = string | number | boolean | FakeUser | FakeChannel;
 
+/** Discord's epoch (2015-01-01), the zero of snowflake timestamps. */
+const DISCORD_EPOCH = 1_420_070_400_000;
 const EPHEMERAL = 64;
 const LOADING = 128;
 
@@ -141,7 +143,7 @@ export class FakeDiscord {
   private readonly heartbeatIntervalMs: number;
   private seq = 0;
   private callSeq = 0;
-  private snowflake = BigInt(Date.now() - 1_420_070_400_000) << 22n;
+  private snowflake = BigInt(Date.now() - DISCORD_EPOCH) << 22n;
   private port = 0;
   private readonly sessionId = randomBytes(8).toString('hex');
 
@@ -292,9 +294,13 @@ export class FakeDiscord {
     return this.dispatchInteraction(3, input.user, message.channelId, data, message);
   }
 
-  /** Dispatch MESSAGE_CREATE: a user (or bot) posting in a guild channel. */
-  sendMessage(input: { user: FakeUser; channelId: string; content: string }): FakeMessage {
+  /**
+   * Dispatch MESSAGE_CREATE: a user (or bot) posting in a guild channel. `sentAt` (ms) dates the
+   * message in the past, as an event delivered late (a resumed session replays missed events).
+   */
+  sendMessage(input: { user: FakeUser; channelId: string; content: string; sentAt?: number }): FakeMessage {
     const message = this.store({
+      ...(input.sentAt === undefined ? {} : { sentAt: input.sentAt }),
       channelId: input.channelId,
       author: input.user,
       content: input.content,
@@ -795,15 +801,18 @@ export class FakeDiscord {
     attachments: FakeFile[];
     interactionToken: string | null;
     referencedMessageId: string | null;
+    sentAt?: number;
   }): FakeMessage {
+    const { sentAt, ...fields } = input;
     const message: FakeMessage = {
-      id: this.nextId(),
-      ...input,
+      // A snowflake holds its creation time: a dated message gets an id from that time.
+      id: sentAt === undefined ? this.nextId() : ((BigInt(sentAt - DISCORD_EPOCH) << 22n) | 1n).toString(),
+      ...fields,
       loading: false,
       pastButtonIds: new Set(),
       deleted: false,
       edits: 0,
-      createdAt: new Date(),
+      createdAt: new Date(sentAt ?? Date.now()),
       editedAt: null,
     };
     this.messages.set(message.id, message);

@@ -341,7 +341,7 @@ export class Handlers {
     this.log.warn(where, 'signal message too old to run');
     const minutes = Math.max(1, Math.round(ageMs / 60_000));
     await message.reply({
-      content: `✗ Not executed: this is ${minutes} min old; the service was not running when it was sent. Send it again if it still applies.`,
+      content: `✗ Not executed: this is ${minutes} min old (the service was down or restarting when it arrived). Send it again if it still applies.`,
     });
   }
 

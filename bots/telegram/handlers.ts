@@ -155,18 +155,18 @@ export class TelegramHandlers {
       return true;
     }
     this.options.log.warn({ updateId: update.update_id, ageMs }, 'telegram update too old to run');
-    void this.track(update.update_id, () => this.late(update, ageMs));
+    this.track(update.update_id, () => this.late(update, ageMs));
     return false;
   }
 
   private dispatch(update: Update): void {
     if ('callback_query' in update) {
-      void this.track(update.update_id, () => this.onCallback(update.callback_query));
+      this.track(update.update_id, () => this.onCallback(update.callback_query));
       return;
     }
     const message = messageOf(update);
     if (!message) {
-      void this.track(update.update_id, async () => 'ignored: not a message');
+      this.track(update.update_id, async () => 'ignored: not a message');
       return;
     }
     const principal = principalOf(message);
@@ -201,7 +201,7 @@ export class TelegramHandlers {
     const minutes = Math.max(1, Math.round(ageMs / 60_000));
     await output.send(
       String(message.chat.id),
-      `✗ Not executed: this is ${minutes} min old; the service was not running when it was sent. Send it again if it still applies.`,
+      `✗ Not executed: this is ${minutes} min old (the service was down or restarting when it arrived). Send it again if it still applies.`,
       { replyTo: message.message_id },
     );
     return 'late: sender told';
@@ -214,11 +214,10 @@ export class TelegramHandlers {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private track(updateId: number | null, work: () => Promise<string>): Promise<void> {
+  private track(updateId: number | null, work: () => Promise<string>): void {
     const running = this.run(updateId, work);
     this.inFlight.add(running);
     void running.finally(() => this.inFlight.delete(running));
-    return running;
   }
 
   /**
@@ -567,7 +566,7 @@ export class TelegramHandlers {
       pending.timer = null;
       if (this.pending.get(token) !== pending || this.closed) return;
       this.options.app.commands.cancelConfirmation(pending.principal, token);
-      void this.track(null, async () => {
+      this.track(null, async () => {
         await this.closeConfirmation(
           token,
           pending.chatId,

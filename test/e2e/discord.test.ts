@@ -393,7 +393,7 @@ describe('the Discord bot', () => {
       () => fake.channelMessages(SIGNALS.id).find((m) => m.referencedMessageId === late.id),
       'the late answer',
     );
-    expect(tooOld.content).toMatch(/^✗ Not executed: this is 3 min old; the service was not running/);
+    expect(tooOld.content).toMatch(/^✗ Not executed: this is 3 min old \(the service was down or restarting/);
     expect(fake.channelMessages(SIGNALS.id)).toHaveLength(posted + 2);
     expect(t.app.exchange.allOrders().length).toBe(orders);
 

@@ -256,9 +256,13 @@ export class Handlers {
       if (looksLikeSignal(text)) await this.unparsedSignal(message, parsed.error);
       return;
     }
-    // A resumed gateway session replays what it missed: a signal that old is not traded now.
+    // A resumed gateway session replays what it missed: a signal that old is not traded now,
+    // unless it already was (then the usual path says nothing, as for any repeat).
+    const dedupKey = `discord:msg:${message.id}`;
     const ageMs = Date.now() - message.createdTimestamp;
-    if (ageMs > SIGNAL_FRESH_MS) return this.lateSignal(message, ageMs);
+    if (ageMs > SIGNAL_FRESH_MS && !(await this.app.stores.signals.findByDedupKey(dedupKey))) {
+      return this.lateSignal(message, ageMs);
+    }
     const principal: Principal = {
       platform: 'discord',
       userId: message.author.id,
@@ -279,7 +283,7 @@ export class Handlers {
         principal,
         { platform: 'discord', chatId: message.channelId },
         parsed.value,
-        { dedupKey: `discord:msg:${message.id}`, source: 'channel', hooks: live.hooks() },
+        { dedupKey, source: 'channel', hooks: live.hooks() },
       );
     } catch (error) {
       this.log.error({ err: error, ...where }, 'signal failed');
@@ -320,11 +324,6 @@ export class Handlers {
   }
 
   /**
-   * A message that reads like a signal but does not parse. In a signal channel a registered user is
-   * told what is wrong with it, in reply, so followers can see it was not executed; anywhere else, or
-   * from anyone else, it is conversation.
-   */
-  /**
    * A signal delivered too late to trade: said so when it was posted in a signal channel by someone
    * the service knows (as for an unreadable one), ignored otherwise.
    */
@@ -345,6 +344,11 @@ export class Handlers {
     });
   }
 
+  /**
+   * A message that reads like a signal but does not parse. In a signal channel a registered user is
+   * told what is wrong with it, in reply, so followers can see it was not executed; anywhere else, or
+   * from anyone else, it is conversation.
+   */
   private async unparsedSignal(
     message: Message<true>,
     error: { message: string; usage: string | null },

@@ -43,9 +43,6 @@ const messageOf = (update: Update): IncomingMessage | null =>
 const CONFIRM = 'c';
 const CANCEL = 'x';
 
-/** The inbox's name for this platform's updates. */
-const INBOX = 'telegram';
-
 /** How long handled updates stay in the inbox (redeliveries within it are recognised). */
 const INBOX_KEPT_MS = 7 * 24 * 3600_000;
 
@@ -59,6 +56,8 @@ export interface TelegramHandlersOptions {
   readonly log: Logger;
   /** The bot's username, for `/cmd@name` in groups. */
   readonly botName: string;
+  /** This bot's name in the chat inbox (`telegram:<bot id>`): update ids are unique per bot. */
+  readonly inbox: string;
 }
 
 interface PendingConfirmation {
@@ -82,6 +81,8 @@ export class TelegramHandlers {
   private readonly queues = new Map<string, Promise<void>>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly pending = new Map<string, PendingConfirmation>();
+  /** The last update being recorded: the next one waits for it, so updates keep their order. */
+  private arrivals: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly options: TelegramHandlersOptions) {}
@@ -89,21 +90,29 @@ export class TelegramHandlers {
   /**
    * Take one update: record it, then return. Telegram counts an update as delivered once the next
    * poll (or the webhook answer) follows, which waits for this, so from then on the update is in
-   * the inbox and a restart runs it again. A late one (Telegram held it while the service was down)
-   * is answered, not run. The work runs in the background, in order per sender and
-   * chat, so a long fan-out neither holds up other chats nor keeps telegraf from fetching the next
-   * updates (a button press must get through while the fan-out it belongs to is still running).
+   * the inbox and a restart runs it again. Updates are recorded one after another, in the order
+   * they arrive, and handed on in that order. A late one (Telegram held it while the service was
+   * down) is answered, not run. The work runs in the background, in order per sender and chat, so
+   * a long fan-out neither holds up other chats nor keeps telegraf from fetching the next updates
+   * (a button press must get through while the fan-out it belongs to is still running).
    */
-  async accept(update: Update): Promise<void> {
-    const { log, app } = this.options;
-    if (this.closed) return;
+  accept(update: Update): Promise<void> {
+    if (this.closed) return Promise.resolve();
     if (!this.seen.add(update.update_id)) {
-      log.debug({ updateId: update.update_id }, 'telegram update dropped: delivered before');
-      return;
+      this.options.log.debug({ updateId: update.update_id }, 'telegram update dropped: delivered before');
+      return Promise.resolve();
     }
+    const taken = this.arrivals.then(() => this.recordAndTake(update));
+    this.arrivals = taken;
+    return taken;
+  }
+
+  private async recordAndTake(update: Update): Promise<void> {
+    const { log, app, inbox } = this.options;
+    const takenAt = Date.now();
     let fresh = true;
     try {
-      fresh = await app.stores.inbox.record(INBOX, update.update_id, update);
+      fresh = await app.stores.inbox.record(inbox, update.update_id, update, new Date(takenAt));
     } catch (error) {
       log.error(
         { err: error, updateId: update.update_id },
@@ -115,7 +124,9 @@ export class TelegramHandlers {
       log.debug({ updateId: update.update_id }, 'telegram update dropped: recorded before');
       return;
     }
-    this.take(update, Date.now());
+    // Stopping: the row stays pending and the next start runs it.
+    if (this.closed) return;
+    await this.take(update, takenAt);
   }
 
   /**
@@ -124,16 +135,20 @@ export class TelegramHandlers {
    * run and how many were too late.
    */
   async replay(): Promise<{ run: number; late: number }> {
-    const { app, log } = this.options;
-    await app.stores.inbox.prune(new Date(Date.now() - INBOX_KEPT_MS));
-    const pending = await app.stores.inbox.pending(INBOX);
+    const { app, log, inbox } = this.options;
+    await this.prune();
+    const pending = await app.stores.inbox.pending(inbox);
     let late = 0;
     for (const row of pending) {
       this.seen.add(row.updateId);
-      if (this.take(row.body as Update, row.receivedAt.getTime())) {
-        log.info({ updateId: row.updateId }, 'running a telegram update taken before the restart');
-      } else {
-        late++;
+      try {
+        if (await this.take(row.body as Update, row.receivedAt.getTime())) {
+          log.info({ updateId: row.updateId }, 'running a telegram update taken before the restart');
+        } else {
+          late++;
+        }
+      } catch (error) {
+        log.error({ err: error, updateId: row.updateId }, 'could not run a recorded telegram update');
       }
     }
     const run = pending.length - late;
@@ -141,21 +156,43 @@ export class TelegramHandlers {
     return { run, late };
   }
 
+  /** Forget handled updates older than the inbox keeps them; never fails. */
+  async prune(): Promise<void> {
+    const { app, log, inbox } = this.options;
+    await app.stores.inbox
+      .prune(inbox, new Date(Date.now() - INBOX_KEPT_MS))
+      .catch((error: unknown) => log.warn({ err: error }, 'could not prune the telegram inbox'));
+  }
+
   /**
    * Run an update, or answer it when it is late: older than {@link SIGNAL_FRESH_MS} by its message's
-   * date or by when it was first taken, whichever is earlier. False when it was late.
+   * date or by when it was first taken, whichever is earlier. A late message that already became a
+   * signal (the process stopped after submitting it) runs as usual: the engine answers with that
+   * signal's outcome instead of trading again. False when it was late.
    */
-  private take(update: Update, takenAt: number): boolean {
-    const now = Date.now();
+  private async take(update: Update, takenAt: number): Promise<boolean> {
     const message = messageOf(update);
     const since = Math.min(takenAt, message ? message.date * 1000 : takenAt);
-    const ageMs = Math.max(0, now - since);
-    if (ageMs <= SIGNAL_FRESH_MS) {
+    const ageMs = Math.max(0, Date.now() - since);
+    if (ageMs <= SIGNAL_FRESH_MS || (message && (await this.submitted(message)))) {
       this.dispatch(update);
       return true;
     }
     this.options.log.warn({ updateId: update.update_id, ageMs }, 'telegram update too old to run');
     this.track(update.update_id, () => this.late(update, ageMs));
+    return false;
+  }
+
+  /** Whether a message already became a signal, under the dedup keys the handlers give it. */
+  private async submitted(message: IncomingMessage): Promise<boolean> {
+    const { signals } = this.options.app.stores;
+    const text = textOf(message) ?? '';
+    const principal = principalOf(message);
+    const keys = [`telegram:${message.chat.id}:${message.message_id}`];
+    if (principal && isForwarded(message)) {
+      keys.push(`telegram:alert:${principal.userId}:${forwardOrigin(message, text)}`);
+    }
+    for (const key of keys) if (await signals.findByDedupKey(key)) return true;
     return false;
   }
 
@@ -183,20 +220,34 @@ export class TelegramHandlers {
     });
   }
 
-  /** An update too old to run: said so where it was meant for this bot. */
+  /**
+   * An update too old to run: said so where the normal path would have answered it (the bot's
+   * private chat, a command for this bot, a forwarded or posted signal), and nowhere else.
+   */
   private async late(update: Update, ageMs: number): Promise<string> {
     const { app, output, botName } = this.options;
     const message = messageOf(update);
     const text = message ? textOf(message) : null;
     if (!message || !text) return 'late: nothing to answer';
-    const command = !('channel_post' in update) && text.startsWith('/');
-    const target = command ? addressedTo(text) : null;
-    const forUs =
-      message.chat.type === 'private' ||
-      isForwarded(message) ||
-      (command && (!target || target.toLowerCase() === botName.toLowerCase())) ||
-      (looksLikeSignal(text) &&
-        (await app.stores.channels.find('telegram', String(message.chat.id), 'signal')) !== null);
+    if (message.is_automatic_forward) return 'late: automatic forward';
+    const group = message.chat.type !== 'private';
+    let forUs: boolean;
+    if (!group) {
+      forUs = true;
+    } else if (isForwarded(message)) {
+      forUs = looksLikeSignal(text);
+    } else if (!('channel_post' in update) && text.startsWith('/')) {
+      // As `onCommand`: a bare command we do not know belongs to another bot in the group.
+      const target = addressedTo(text);
+      const parsed = parseCommand(text, { botName });
+      forUs = target
+        ? target.toLowerCase() === botName.toLowerCase()
+        : parsed.ok || parsed.error.code !== 'unknown_command';
+    } else {
+      forUs =
+        looksLikeSignal(text) &&
+        (await app.stores.channels.find('telegram', String(message.chat.id), 'signal')) !== null;
+    }
     if (!forUs) return 'late: not for this bot';
     const minutes = Math.max(1, Math.round(ageMs / 60_000));
     await output.send(
@@ -211,6 +262,7 @@ export class TelegramHandlers {
   async close(): Promise<void> {
     this.closed = true;
     for (const pending of this.pending.values()) if (pending.timer) clearTimeout(pending.timer);
+    await this.arrivals;
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
@@ -235,7 +287,7 @@ export class TelegramHandlers {
     }
     if (updateId === null) return;
     await app.stores.inbox
-      .handled(INBOX, updateId)
+      .handled(this.options.inbox, updateId)
       .catch((error: unknown) =>
         log.warn(
           { err: error, updateId },

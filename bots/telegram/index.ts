@@ -48,6 +48,9 @@ export interface TelegramTransport {
   readonly webhookAddress?: { readonly host: string; readonly port: number };
 }
 
+/** How often handled updates older than the inbox keeps them are deleted. */
+const INBOX_PRUNE_EVERY_MS = 6 * 3600_000;
+
 /** Updates the bot handles; Telegram sends no others. */
 const ALLOWED_UPDATES = ['message', 'channel_post', 'callback_query'] as const;
 
@@ -64,13 +67,16 @@ export async function startTelegram(app: App, options: TelegramOptions): Promise
   const bot = new Telegraf(options.token, {
     // Replies go out as API calls, not inside the webhook response, so each one is checked.
     telegram: { ...(options.apiRoot ? { apiRoot: options.apiRoot } : {}), webhookReply: false },
+    // A handler returns once its update is recorded; telegraf must not give up on it and confirm
+    // the update to Telegram before that (its default is 90 s).
+    handlerTimeout: Number.POSITIVE_INFINITY,
   });
   const api = new TelegramApi(bot.telegram, log);
   const me = await api.call('getMe', {});
   bot.botInfo = me;
   const botName = me.username;
   const output = new TelegramOutput({ api, log, minEditIntervalMs: options.progressEditIntervalMs ?? 1500 });
-  const handlers = new TelegramHandlers({ app, api, output, log, botName });
+  const handlers = new TelegramHandlers({ app, api, output, log, botName, inbox: `telegram:${me.id}` });
   bot.catch((error, ctx) =>
     log.error({ err: error, updateId: ctx.update.update_id }, 'telegram update failed'),
   );
@@ -82,6 +88,8 @@ export async function startTelegram(app: App, options: TelegramOptions): Promise
 
   // What a stopped process took but did not finish runs (or is answered) before anything new.
   await handlers.replay();
+  const pruning = setInterval(() => void handlers.prune(), INBOX_PRUNE_EVERY_MS);
+  pruning.unref();
 
   const notifier = new TelegramNotifier(output);
   let server: Server | null = null;
@@ -111,7 +119,9 @@ export async function startTelegram(app: App, options: TelegramOptions): Promise
     try {
       await api.call('setWebhook', { url, secret_token: secret, allowed_updates: [...ALLOWED_UPDATES] });
     } catch (error) {
+      clearInterval(pruning);
       await close(server);
+      await handlers.close();
       throw error;
     }
     log.info({ botName, ...webhookAddress }, 'telegram bot receiving updates by webhook');
@@ -145,6 +155,7 @@ export async function startTelegram(app: App, options: TelegramOptions): Promise
     ...(webhookAddress ? { webhookAddress } : {}),
     stop() {
       stopping ??= (async () => {
+        clearInterval(pruning);
         notifier.close();
         if (polling) {
           // launch() reports the bot up once getMe is known, before it deletes the webhook and

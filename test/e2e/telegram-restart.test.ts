@@ -12,6 +12,10 @@ import { startTestApp, type TestApp, waitFor } from '../helpers/app.js';
 import { addUser, netPositions } from '../helpers/fixtures.js';
 import { testSecret } from '../helpers/log.js';
 
+const BOT_ID = 7_000_000_300;
+/** This bot's inbox: update ids are unique per bot. */
+const INBOX = `telegram:${BOT_ID}`;
+
 describe('the Telegram inbox across restarts', () => {
   const token = `100300:${testSecret('telegram-token')}`;
   let t: TestApp;
@@ -53,7 +57,7 @@ describe('the Telegram inbox across restarts', () => {
 
   beforeAll(async () => {
     t = await startTestApp('pglite', { PUBLIC_URL: 'http://127.0.0.1:9' });
-    fake = await FakeTelegram.start({ token, username: 'TradecastRestartBot' });
+    fake = await FakeTelegram.start({ token, username: 'TradecastRestartBot', botId: BOT_ID });
   });
   beforeEach(() => {
     testStart = fake.messageSerial;
@@ -82,17 +86,18 @@ describe('the Telegram inbox across restarts', () => {
       const id = update!.update_id;
       await logLine('telegram update handled', id);
       // The poll after it waits for news (a long poll is recorded when answered): give it some.
-      fake.pushUpdate(fake.message(floor, cleo.tg, 'thanks'));
+      const [thanks] = fake.pushUpdate(fake.message(floor, cleo.tg, 'thanks'));
       const confirmed = await fake.waitForCall(
         (c) => c.method === 'getUpdates' && Number(c.params.offset ?? 0) > id,
         'a poll confirming the update',
       );
       expect(recordedAt).toBeGreaterThan(0);
       expect(confirmed.at).toBeGreaterThanOrEqual(recordedAt);
+      await logLine('telegram update handled', thanks!.update_id);
     } finally {
       inbox.record = record;
     }
-    expect(await t.app.stores.inbox.pending('telegram')).toEqual([]);
+    expect(await t.app.stores.inbox.pending(INBOX)).toEqual([]);
   });
 
   it('runs a command a stopped process recorded but did not finish, once, and ignores its redelivery', async () => {
@@ -101,7 +106,7 @@ describe('the Telegram inbox across restarts', () => {
     const dana = await trader(3002, 'Dana', 2);
     const update = { ...fake.command(floor, dana.tg, '/buy MNQ 1 tp=20 sl=10'), update_id: 7001 } as Update;
     // What the stopped process left: the update recorded (so Telegram was told to forget it), no outcome.
-    expect(await t.app.stores.inbox.record('telegram', 7001, update)).toBe(true);
+    expect(await t.app.stores.inbox.record(INBOX, 7001, update, new Date())).toBe(true);
     const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
 
     await restart();
@@ -109,7 +114,7 @@ describe('the Telegram inbox across restarts', () => {
     await waitFor(() => botMessages(/2 account\(s\): filled 2/)[0], 'the summary of the replayed /buy');
     expect(netPositions(t.app, dana.user.brokerAccountIds)).toEqual([1, 1]);
     await logLine('telegram update handled', 7001);
-    expect(await t.app.stores.inbox.pending('telegram')).toEqual([]);
+    expect(await t.app.stores.inbox.pending(INBOX)).toEqual([]);
 
     // A new process (nothing in memory) gets the same update again from Telegram: it is not run twice.
     await restart();
@@ -126,8 +131,8 @@ describe('the Telegram inbox across restarts', () => {
     const old = new Date(Date.now() - SIGNAL_FRESH_MS - 4 * 60_000);
     const buy = { ...fake.command(floor, eli.tg, '/buy MNQ 1'), update_id: 8_000_002 } as Update;
     const chatter = { ...fake.message(floor, eli.tg, 'good morning all'), update_id: 8_000_003 } as Update;
-    await t.app.stores.inbox.record('telegram', 8_000_002, buy, old);
-    await t.app.stores.inbox.record('telegram', 8_000_003, chatter, old);
+    await t.app.stores.inbox.record(INBOX, 8_000_002, buy, old);
+    await t.app.stores.inbox.record(INBOX, 8_000_003, chatter, old);
     const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
 
     await restart();
@@ -143,7 +148,7 @@ describe('the Telegram inbox across restarts', () => {
     expect(fake.botMessages(floor.id).filter((m) => m.replyTo === messageId(chatter))).toEqual([]);
     expect(netPositions(t.app, eli.user.brokerAccountIds)).toEqual([0]);
     expect((await t.app.stores.signals.recent(1000)).length).toBe(signalsBefore);
-    expect(await t.app.stores.inbox.pending('telegram')).toEqual([]);
+    expect(await t.app.stores.inbox.pending(INBOX)).toEqual([]);
   });
 
   it('answers a command Telegram held while the service was down instead of running it late', async () => {
@@ -172,5 +177,54 @@ describe('the Telegram inbox across restarts', () => {
     fake.pushUpdate(fake.command(floor, fay.tg, '/buy MNQ 1'));
     await waitFor(() => botMessages(/1 account\(s\): filled 1/)[0], 'the summary of a timely /buy');
     expect(netPositions(t.app, fay.user.brokerAccountIds)).toEqual([1]);
+  });
+
+  it('a late update that already became a signal is not called unexecuted: it points at the signal', async () => {
+    await bot?.stop();
+    bot = null;
+    const gus = await trader(3005, 'Gus', 1);
+    const buy = { ...fake.command(floor, gus.tg, '/buy MNQ 1'), update_id: 8_000_005 } as Update;
+    // The stopped process had submitted the signal (it traded) but not finished the update.
+    const principal = { platform: 'telegram' as const, userId: '3005', chatId: String(floor.id) };
+    const first = await t.app.commands.runText(principal, '/buy MNQ 1', {
+      dedupKey: `telegram:${floor.id}:${messageId(buy)}`,
+    });
+    expect(first.kind).toBe('fanout');
+    expect(netPositions(t.app, gus.user.brokerAccountIds)).toEqual([1]);
+    await t.app.stores.inbox.record(INBOX, 8_000_005, buy, new Date(Date.now() - 5 * 60_000));
+
+    await restart();
+    const reply = await waitFor(
+      () => fake.botMessages(floor.id).find((m) => m.serial > testStart && m.replyTo === messageId(buy)),
+      'the answer to the recorded /buy',
+    );
+    expect(reply.plain).toMatch(/Already received as signal #\d+; nothing was sent again/);
+    expect(reply.plain).not.toMatch(/Not executed/);
+    expect(netPositions(t.app, gus.user.brokerAccountIds)).toEqual([1]);
+  });
+
+  it('runs the updates of one poll in the order they arrived', async () => {
+    await restart();
+    const hal = await trader(3006, 'Hal', 1);
+    const inbox = t.app.stores.inbox;
+    const record = inbox.record.bind(inbox);
+    // The first update's write is the slow one: the second must still run after it.
+    let calls = 0;
+    inbox.record = async (...args) => {
+      if (calls++ === 0) await new Promise((r) => setTimeout(r, 200));
+      return record(...args);
+    };
+    try {
+      const [buy, flatten] = fake.pushUpdate(
+        fake.command(floor, hal.tg, '/buy MNQ 1'),
+        fake.command(floor, hal.tg, '/flatten MNQ'),
+      );
+      await logLine('telegram update handled', flatten!.update_id);
+      await logLine('telegram update handled', buy!.update_id);
+    } finally {
+      inbox.record = record;
+    }
+    // Bought, then flattened: flat. The other order would leave the position open.
+    expect(netPositions(t.app, hal.user.brokerAccountIds)).toEqual([0]);
   });
 });

@@ -21,38 +21,43 @@ export class InboxRepository {
     this.#db = db;
   }
 
-  /** Records an update taken now (or at `receivedAt`); false when it was recorded before (a redelivery). */
-  async record(platform: string, updateId: number, body: unknown, receivedAt?: Date): Promise<boolean> {
+  /**
+   * Records an update taken at `receivedAt` (the caller's clock, which later compares against it);
+   * false when it was recorded before (a redelivery).
+   */
+  async record(inbox: string, updateId: number, body: unknown, receivedAt: Date): Promise<boolean> {
     const rows = await this.#db
       .insert(chatInbox)
-      .values({ platform, updateId, body, ...(receivedAt ? { receivedAt } : {}) })
+      .values({ inbox, updateId, body, receivedAt })
       .onConflictDoNothing()
       .returning({ updateId: chatInbox.updateId });
     return rows.length > 0;
   }
 
   /** Marks an update's work as ended. */
-  async handled(platform: string, updateId: number): Promise<void> {
+  async handled(inbox: string, updateId: number): Promise<void> {
     await this.#db
       .update(chatInbox)
       .set({ handledAt: new Date() })
-      .where(and(eq(chatInbox.platform, platform), eq(chatInbox.updateId, updateId)));
+      .where(and(eq(chatInbox.inbox, inbox), eq(chatInbox.updateId, updateId)));
   }
 
   /** Updates recorded but not handled, oldest first. */
-  async pending(platform: string): Promise<PendingUpdate[]> {
+  async pending(inbox: string): Promise<PendingUpdate[]> {
     return this.#db
       .select({ updateId: chatInbox.updateId, body: chatInbox.body, receivedAt: chatInbox.receivedAt })
       .from(chatInbox)
-      .where(and(eq(chatInbox.platform, platform), isNull(chatInbox.handledAt)))
+      .where(and(eq(chatInbox.inbox, inbox), isNull(chatInbox.handledAt)))
       .orderBy(asc(chatInbox.updateId));
   }
 
-  /** Deletes handled updates taken before `before`; returns how many. */
-  async prune(before: Date): Promise<number> {
+  /** Deletes one inbox's handled updates taken before `before`; returns how many. */
+  async prune(inbox: string, before: Date): Promise<number> {
     const rows = await this.#db
       .delete(chatInbox)
-      .where(and(isNotNull(chatInbox.handledAt), lt(chatInbox.receivedAt, before)))
+      .where(
+        and(eq(chatInbox.inbox, inbox), isNotNull(chatInbox.handledAt), lt(chatInbox.receivedAt, before)),
+      )
       .returning({ updateId: chatInbox.updateId });
     return rows.length;
   }

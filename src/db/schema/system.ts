@@ -50,8 +50,8 @@ export const cronRuns = pgTable('cron_runs', {
 export const chatInbox = pgTable(
   'chat_inbox',
   {
-    /** Which platform delivered it (`telegram`). */
-    platform: text('platform').notNull(),
+    /** Whose updates: platform and bot (`telegram:<bot id>`), since update ids are unique per bot. */
+    inbox: text('inbox').notNull(),
     /** The platform's id of the update, unique per bot. */
     updateId: bigint('update_id', { mode: 'number' }).notNull(),
     /** The update as delivered. */
@@ -62,7 +62,7 @@ export const chatInbox = pgTable(
     handledAt: instant('handled_at'),
   },
   (t) => [
-    primaryKey({ columns: [t.platform, t.updateId] }),
-    index('chat_inbox_pending_idx').on(t.platform, t.updateId).where(sql`${t.handledAt} is null`),
+    primaryKey({ columns: [t.inbox, t.updateId] }),
+    index('chat_inbox_pending_idx').on(t.inbox, t.updateId).where(sql`${t.handledAt} is null`),
   ],
 );

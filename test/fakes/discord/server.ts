@@ -144,6 +144,8 @@ export class FakeDiscord {
   private seq = 0;
   private callSeq = 0;
   private snowflake = BigInt(Date.now() - DISCORD_EPOCH) << 22n;
+  /** The low bits of dated messages' ids, so two with the same time differ. */
+  private datedIds = 0;
   private port = 0;
   private readonly sessionId = randomBytes(8).toString('hex');
 
@@ -806,7 +808,10 @@ export class FakeDiscord {
     const { sentAt, ...fields } = input;
     const message: FakeMessage = {
       // A snowflake holds its creation time: a dated message gets an id from that time.
-      id: sentAt === undefined ? this.nextId() : ((BigInt(sentAt - DISCORD_EPOCH) << 22n) | 1n).toString(),
+      id:
+        sentAt === undefined
+          ? this.nextId()
+          : ((BigInt(sentAt - DISCORD_EPOCH) << 22n) | BigInt(++this.datedIds % 4_194_304)).toString(),
       ...fields,
       loading: false,
       pastButtonIds: new Set(),

@@ -103,7 +103,7 @@ export class TelegramHandlers {
       return Promise.resolve();
     }
     const taken = this.arrivals.then(() => this.recordAndTake(update));
-    this.arrivals = taken;
+    this.arrivals = taken.catch(() => undefined);
     return taken;
   }
 
@@ -126,7 +126,12 @@ export class TelegramHandlers {
     }
     // Stopping: the row stays pending and the next start runs it.
     if (this.closed) return;
-    await this.take(update, takenAt);
+    try {
+      await this.take(update, takenAt);
+    } catch (error) {
+      // The row stays pending: the next start runs it (or answers it, once late).
+      log.error({ err: error, updateId: update.update_id }, 'could not take a telegram update');
+    }
   }
 
   /**

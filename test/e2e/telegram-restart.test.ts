@@ -53,6 +53,37 @@ describe('the Telegram inbox across restarts', () => {
       `"${text}" for update ${updateId}`,
     );
 
+  /**
+   * Slow the inbox's writes: the n-th waits `delayMs(n)` first, and `written` runs after each.
+   * Returns the undo.
+   */
+  function slowInbox(delayMs: (call: number) => number, written: () => void = () => {}): () => void {
+    const inbox = t.app.stores.inbox;
+    const record = inbox.record.bind(inbox);
+    let calls = 0;
+    inbox.record = async (...args) => {
+      await new Promise((r) => setTimeout(r, delayMs(calls++)));
+      const fresh = await record(...args);
+      written();
+      return fresh;
+    };
+    return () => {
+      inbox.record = record;
+    };
+  }
+
+  /** The bot's answer, in this test, that an update `minutes` old was not executed. */
+  const lateAnswer = (minutes: number) =>
+    waitFor(
+      () =>
+        botMessages(
+          new RegExp(
+            `Not executed: this is ${minutes} min old \\(the service was down or restarting when it arrived\\)`,
+          ),
+        )[0],
+      `the answer that a ${minutes}-minute-old update was not executed`,
+    );
+
   const messageId = (update: Update) => (update.message as { message_id: number }).message_id;
 
   beforeAll(async () => {
@@ -71,16 +102,14 @@ describe('the Telegram inbox across restarts', () => {
   it('records an update before telegraf asks for the next ones (which tells Telegram to forget it)', async () => {
     await restart();
     const cleo = await trader(3001, 'Cleo', 1);
-    const inbox = t.app.stores.inbox;
-    const record = inbox.record.bind(inbox);
     let recordedAt = 0;
     // A slow database: the write takes 300 ms. Telegram must not be told to forget the update before it ends.
-    inbox.record = async (...args) => {
-      await new Promise((r) => setTimeout(r, 300));
-      const fresh = await record(...args);
-      recordedAt = Date.now();
-      return fresh;
-    };
+    const restore = slowInbox(
+      () => 300,
+      () => {
+        recordedAt = Date.now();
+      },
+    );
     try {
       const [update] = fake.pushUpdate(fake.command(floor, cleo.tg, '/positions'));
       const id = update!.update_id;
@@ -95,7 +124,7 @@ describe('the Telegram inbox across restarts', () => {
       expect(confirmed.at).toBeGreaterThanOrEqual(recordedAt);
       await logLine('telegram update handled', thanks!.update_id);
     } finally {
-      inbox.record = record;
+      restore();
     }
     expect(await t.app.stores.inbox.pending(INBOX)).toEqual([]);
   });
@@ -136,13 +165,7 @@ describe('the Telegram inbox across restarts', () => {
     const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
 
     await restart();
-    const answer = await waitFor(
-      () =>
-        botMessages(
-          /Not executed: this is 5 min old \(the service was down or restarting when it arrived\)/,
-        )[0],
-      'the expiry answer',
-    );
+    const answer = await lateAnswer(5);
     expect(answer.replyTo).toBe(messageId(buy));
     await logLine('telegram update handled', 8_000_003);
     expect(fake.botMessages(floor.id).filter((m) => m.replyTo === messageId(chatter))).toEqual([]);
@@ -160,13 +183,7 @@ describe('the Telegram inbox across restarts', () => {
       fake.command(floor, fay.tg, '/buy MNQ 1', { date: sentAt }),
       fake.message(floor, fay.tg, 'anyone around?', { date: sentAt }),
     );
-    const answer = await waitFor(
-      () =>
-        botMessages(
-          /Not executed: this is 10 min old \(the service was down or restarting when it arrived\)/,
-        )[0],
-      'the late answer',
-    );
+    const answer = await lateAnswer(10);
     expect(answer.replyTo).toBe(messageId(buy!));
     await logLine('telegram update handled', chatter!.update_id);
     expect(fake.botMessages(floor.id).filter((m) => m.replyTo === messageId(chatter!))).toEqual([]);
@@ -206,14 +223,8 @@ describe('the Telegram inbox across restarts', () => {
   it('runs the updates of one poll in the order they arrived', async () => {
     await restart();
     const hal = await trader(3006, 'Hal', 1);
-    const inbox = t.app.stores.inbox;
-    const record = inbox.record.bind(inbox);
     // The first update's write is the slow one: the second must still run after it.
-    let calls = 0;
-    inbox.record = async (...args) => {
-      if (calls++ === 0) await new Promise((r) => setTimeout(r, 200));
-      return record(...args);
-    };
+    const restore = slowInbox((call) => (call === 0 ? 200 : 0));
     try {
       const [buy, flatten] = fake.pushUpdate(
         fake.command(floor, hal.tg, '/buy MNQ 1'),
@@ -222,7 +233,7 @@ describe('the Telegram inbox across restarts', () => {
       await logLine('telegram update handled', flatten!.update_id);
       await logLine('telegram update handled', buy!.update_id);
     } finally {
-      inbox.record = record;
+      restore();
     }
     // Bought, then flattened: flat. The other order would leave the position open.
     expect(netPositions(t.app, hal.user.brokerAccountIds)).toEqual([0]);

@@ -34,7 +34,6 @@ import {
   looksLikeSignal,
   type Principal,
   parseAlert,
-  SIGNAL_FRESH_MS,
 } from '../../src/index.js';
 import { accountChoices, commandText, symbolChoices } from './commands.js';
 import { LiveMessage } from './progress.js';
@@ -256,13 +255,6 @@ export class Handlers {
       if (looksLikeSignal(text)) await this.unparsedSignal(message, parsed.error);
       return;
     }
-    // A resumed gateway session replays what it missed: a signal that old is not traded now,
-    // unless it already was (then the usual path says nothing, as for any repeat).
-    const dedupKey = `discord:msg:${message.id}`;
-    const ageMs = Date.now() - message.createdTimestamp;
-    if (ageMs > SIGNAL_FRESH_MS && !(await this.app.stores.signals.findByDedupKey(dedupKey))) {
-      return this.lateSignal(message, ageMs);
-    }
     const principal: Principal = {
       platform: 'discord',
       userId: message.author.id,
@@ -283,7 +275,13 @@ export class Handlers {
         principal,
         { platform: 'discord', chatId: message.channelId },
         parsed.value,
-        { dedupKey, source: 'channel', hooks: live.hooks() },
+        {
+          dedupKey: `discord:msg:${message.id}`,
+          source: 'channel',
+          hooks: live.hooks(),
+          // A resumed gateway session replays what it missed: the engine does not act on an old one.
+          sentAt: new Date(message.createdTimestamp),
+        },
       );
     } catch (error) {
       this.log.error({ err: error, ...where }, 'signal failed');
@@ -321,27 +319,6 @@ export class Handlers {
       default:
         await live.finish(renderReply(reply));
     }
-  }
-
-  /**
-   * A signal delivered too late to trade: said so when it was posted in a signal channel by someone
-   * the service knows (as for an unreadable one), ignored otherwise.
-   */
-  private async lateSignal(message: Message<true>, ageMs: number): Promise<void> {
-    const where = { channelId: message.channelId, messageId: message.id, ageMs };
-    const [channel, user] = await Promise.all([
-      this.app.stores.channels.find('discord', message.channelId, 'signal'),
-      this.app.stores.users.findByIdentity('discord', message.author.id),
-    ]);
-    if (!channel || !user) {
-      this.log.debug(where, 'late signal outside a signal channel or from an unknown author; ignored');
-      return;
-    }
-    this.log.warn(where, 'signal message too old to run');
-    const minutes = Math.max(1, Math.round(ageMs / 60_000));
-    await message.reply({
-      content: `✗ Not executed: this is ${minutes} min old (the service was down or restarting when it arrived). Send it again if it still applies.`,
-    });
   }
 
   /**

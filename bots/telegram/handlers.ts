@@ -15,7 +15,6 @@ import {
   type Principal,
   parseAlert,
   parseCommand,
-  SIGNAL_FRESH_MS,
 } from '../../src/index.js';
 import type { TelegramApi } from './api.js';
 import type { LiveMessage } from './live.js';
@@ -30,6 +29,9 @@ import {
   principalOf,
   textOf,
 } from './updates.js';
+
+/** When a message was sent, by Telegram's clock: the engine does not act on an old signal. */
+const sentAt = (message: IncomingMessage): Date => new Date(message.date * 1000);
 
 /** The message an update carries, if it is one (a message or a channel post). */
 const messageOf = (update: Update): IncomingMessage | null =>
@@ -91,8 +93,9 @@ export class TelegramHandlers {
    * Take one update: record it, then return. Telegram counts an update as delivered once the next
    * poll (or the webhook answer) follows, which waits for this, so from then on the update is in
    * the inbox and a restart runs it again. Updates are recorded one after another, in the order
-   * they arrive, and handed on in that order. A late one (Telegram held it while the service was
-   * down) is answered, not run. The work runs in the background, in order per sender and chat, so
+   * they arrive, and handed on in that order. (A signal Telegram held while the service was down
+   * carries its message date; the engine does not act on it once too old.) The work runs in the
+   * background, in order per sender and chat, so
    * a long fan-out neither holds up other chats nor keeps telegraf from fetching the next updates
    * (a button press must get through while the fan-out it belongs to is still running).
    */
@@ -109,10 +112,9 @@ export class TelegramHandlers {
 
   private async recordAndTake(update: Update): Promise<void> {
     const { log, app, inbox } = this.options;
-    const takenAt = Date.now();
     let fresh = true;
     try {
-      fresh = await app.stores.inbox.record(inbox, update.update_id, update, new Date(takenAt));
+      fresh = await app.stores.inbox.record(inbox, update.update_id, update, new Date());
     } catch (error) {
       log.error(
         { err: error, updateId: update.update_id },
@@ -125,40 +127,24 @@ export class TelegramHandlers {
       return;
     }
     // Stopping: the row stays pending and the next start runs it.
-    if (this.closed) return;
-    try {
-      await this.take(update, takenAt);
-    } catch (error) {
-      // The row stays pending: the next start runs it (or answers it, once late).
-      log.error({ err: error, updateId: update.update_id }, 'could not take a telegram update');
-    }
+    if (!this.closed) this.dispatch(update);
   }
 
   /**
    * Run the updates a stopped process recorded but did not finish, oldest first, before new ones
-   * are taken; late ones are answered instead (see {@link SIGNAL_FRESH_MS}). Returns how many were
-   * run and how many were too late.
+   * are taken (the engine answers a signal among them that is too old, or already executed).
+   * Returns how many.
    */
-  async replay(): Promise<{ run: number; late: number }> {
+  async replay(): Promise<number> {
     const { app, log, inbox } = this.options;
     await this.prune();
     const pending = await app.stores.inbox.pending(inbox);
-    let late = 0;
     for (const row of pending) {
       this.seen.add(row.updateId);
-      try {
-        if (await this.take(row.body as Update, row.receivedAt.getTime())) {
-          log.info({ updateId: row.updateId }, 'running a telegram update taken before the restart');
-        } else {
-          late++;
-        }
-      } catch (error) {
-        log.error({ err: error, updateId: row.updateId }, 'could not run a recorded telegram update');
-      }
+      log.info({ updateId: row.updateId }, 'running a telegram update taken before the restart');
+      this.dispatch(row.body as Update);
     }
-    const run = pending.length - late;
-    if (pending.length > 0) log.info({ run, late }, 'telegram updates taken before the restart');
-    return { run, late };
+    return pending.length;
   }
 
   /** Forget handled updates older than the inbox keeps them; never fails. */
@@ -167,38 +153,6 @@ export class TelegramHandlers {
     await app.stores.inbox
       .prune(inbox, new Date(Date.now() - INBOX_KEPT_MS))
       .catch((error: unknown) => log.warn({ err: error }, 'could not prune the telegram inbox'));
-  }
-
-  /**
-   * Run an update, or answer it when it is late: older than {@link SIGNAL_FRESH_MS} by its message's
-   * date or by when it was first taken, whichever is earlier. A late message that already became a
-   * signal (the process stopped after submitting it) runs as usual: the engine answers with that
-   * signal's outcome instead of trading again. False when it was late.
-   */
-  private async take(update: Update, takenAt: number): Promise<boolean> {
-    const message = messageOf(update);
-    const since = Math.min(takenAt, message ? message.date * 1000 : takenAt);
-    const ageMs = Math.max(0, Date.now() - since);
-    if (ageMs <= SIGNAL_FRESH_MS || (message && (await this.submitted(message)))) {
-      this.dispatch(update);
-      return true;
-    }
-    this.options.log.warn({ updateId: update.update_id, ageMs }, 'telegram update too old to run');
-    this.track(update.update_id, () => this.late(update, ageMs));
-    return false;
-  }
-
-  /** Whether a message already became a signal, under the dedup keys the handlers give it. */
-  private async submitted(message: IncomingMessage): Promise<boolean> {
-    const { signals } = this.options.app.stores;
-    const text = textOf(message) ?? '';
-    const principal = principalOf(message);
-    const keys = [`telegram:${message.chat.id}:${message.message_id}`];
-    if (principal && isForwarded(message)) {
-      keys.push(`telegram:alert:${principal.userId}:${forwardOrigin(message, text)}`);
-    }
-    for (const key of keys) if (await signals.findByDedupKey(key)) return true;
-    return false;
   }
 
   private dispatch(update: Update): void {
@@ -223,44 +177,6 @@ export class TelegramHandlers {
       this.inFlight.delete(next);
       if (this.queues.get(key) === next) this.queues.delete(key);
     });
-  }
-
-  /**
-   * An update too old to run: said so where the normal path would have answered it (the bot's
-   * private chat, a command for this bot, a forwarded or posted signal), and nowhere else.
-   */
-  private async late(update: Update, ageMs: number): Promise<string> {
-    const { app, output, botName } = this.options;
-    const message = messageOf(update);
-    const text = message ? textOf(message) : null;
-    if (!message || !text) return 'late: nothing to answer';
-    if (message.is_automatic_forward) return 'late: automatic forward';
-    const group = message.chat.type !== 'private';
-    let forUs: boolean;
-    if (!group) {
-      forUs = true;
-    } else if (isForwarded(message)) {
-      forUs = looksLikeSignal(text);
-    } else if (!('channel_post' in update) && text.startsWith('/')) {
-      // As `onCommand`: a bare command we do not know belongs to another bot in the group.
-      const target = addressedTo(text);
-      const parsed = parseCommand(text, { botName });
-      forUs = target
-        ? target.toLowerCase() === botName.toLowerCase()
-        : parsed.ok || parsed.error.code !== 'unknown_command';
-    } else {
-      forUs =
-        looksLikeSignal(text) &&
-        (await app.stores.channels.find('telegram', String(message.chat.id), 'signal')) !== null;
-    }
-    if (!forUs) return 'late: not for this bot';
-    const minutes = Math.max(1, Math.round(ageMs / 60_000));
-    await output.send(
-      String(message.chat.id),
-      `✗ Not executed: this is ${minutes} min old (the service was down or restarting when it arrived). Send it again if it still applies.`,
-      { replyTo: message.message_id },
-    );
-    return 'late: sender told';
   }
 
   /** Take no more updates and wait for the ones in progress. */
@@ -349,6 +265,7 @@ export class TelegramHandlers {
       dedupKey: `telegram:${chatId}:${message.message_id}`,
       botName,
       hooks: this.progressHooks(live, title),
+      sentAt: sentAt(message),
     });
     await this.respond(live, reply, principal, title);
     return `command: ${reply.kind}`;
@@ -429,6 +346,7 @@ export class TelegramHandlers {
       dedupKey,
       source: 'alert',
       hooks: this.progressHooks(live, title),
+      sentAt: sentAt(message),
     });
     await this.respond(live, reply, principal, title);
     return `alert: ${reply.kind}`;
@@ -456,6 +374,7 @@ export class TelegramHandlers {
       dedupKey: `telegram:${chatId}:${message.message_id}`,
       source: 'channel',
       hooks: this.progressHooks(live, title),
+      sentAt: sentAt(message),
     });
     if (reply.kind === 'error' && reply.code === 'not_signal_channel') {
       live.cancel();

@@ -133,6 +133,8 @@ export interface CommandContext {
   readonly hooks?: SubmitHooks;
   /** Bot name for `/cmd@bot` forms. */
   readonly botName?: string;
+  /** When the sender sent it, by the platform's clock (see `SignalEnvelope.sentAt`). */
+  readonly sentAt?: Date;
 }
 
 /** How a signal arrived: its dedup keys and source, and where progress goes. */
@@ -141,6 +143,8 @@ export interface Delivery {
   readonly priorDedupKeys?: readonly string[];
   readonly source: SignalSource;
   readonly hooks?: SubmitHooks;
+  /** When the sender sent it, by the platform's clock (see `SignalEnvelope.sentAt`). */
+  readonly sentAt?: Date;
 }
 
 interface PendingConfirmation {
@@ -266,7 +270,7 @@ export class CommandService {
     const denial = checkBroadcast(user?.roles ?? null, isProvider);
     if (denial) return this.deny(principal, 'broadcast', denial);
     const targets = await stores.accounts.listSubscribedTo(registered.id);
-    const { summary, duplicate } = await this.options.engine.submit(
+    const { summary, duplicate, lateMs } = await this.options.engine.submit(
       {
         signal,
         source: delivery.source,
@@ -275,10 +279,12 @@ export class CommandService {
         ...(delivery.priorDedupKeys ? { priorDedupKeys: delivery.priorDedupKeys } : {}),
         channelId: registered.id,
         receivedAt: this.options.clock.now(),
+        ...(delivery.sentAt ? { sentAt: delivery.sentAt } : {}),
       },
       targets,
       delivery.hooks ?? {},
     );
+    if (lateMs !== undefined) return lateReply(lateMs);
     if (!duplicate && registered.reportChannelId && this.options.notifier) {
       const report = await stores.channels.get(registered.reportChannelId);
       if (report) {
@@ -303,6 +309,7 @@ export class CommandService {
         source: delivery.source,
         ...(delivery.priorDedupKeys ? { priorDedupKeys: delivery.priorDedupKeys } : {}),
         ...(delivery.hooks ? { hooks: delivery.hooks } : {}),
+        ...(delivery.sentAt ? { sentAt: delivery.sentAt } : {}),
       },
     );
   }
@@ -346,7 +353,7 @@ export class CommandService {
       }
     }
     const dedupKey = context.dedupKey ?? `${principal.platform}:${principal.userId}:${randomUUID()}`;
-    const { summary, duplicate } = await this.options.engine.submit(
+    const { summary, duplicate, lateMs } = await this.options.engine.submit(
       {
         signal,
         source: context.source ?? 'command',
@@ -354,10 +361,12 @@ export class CommandService {
         dedupKey,
         ...(context.priorDedupKeys ? { priorDedupKeys: context.priorDedupKeys } : {}),
         receivedAt: this.options.clock.now(),
+        ...(context.sentAt ? { sentAt: context.sentAt } : {}),
       },
       targets,
       context.hooks ?? {},
     );
+    if (lateMs !== undefined) return lateReply(lateMs);
     return { kind: 'fanout', summary, duplicate };
   }
 
@@ -671,4 +680,14 @@ export class CommandService {
   private audit(user: UserView, action: string, subject: string, details: Record<string, unknown>) {
     return this.options.stores.audit.record({ actor: `user:${user.id}`, action, subject, details });
   }
+}
+
+/** A signal the engine found too old to act on. */
+function lateReply(ageMs: number): CommandReply {
+  const minutes = Math.max(1, Math.round(ageMs / 60_000));
+  return {
+    kind: 'error',
+    code: 'late',
+    message: `Not executed: this is ${minutes} min old (the service was down or restarting when it arrived). Send it again if it still applies.`,
+  };
 }

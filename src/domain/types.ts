@@ -3,13 +3,14 @@
 export type Platform = 'discord' | 'telegram' | 'console' | 'webhook';
 export const ROLES = ['admin', 'provider', 'trader', 'viewer'] as const;
 
+export type Role = (typeof ROLES)[number];
 /**
  * How long a signal stays worth acting on, in ms. A chat message older than this when the service
  * gets to it (held by the platform while the service was down) is answered, not run; orders of an
  * interrupted fan-out older than this expire instead of being sent at restart.
  */
 export const SIGNAL_FRESH_MS = 60_000;
-export type Role = (typeof ROLES)[number];
+
 export type Side = 'buy' | 'sell';
 
 /** Who asked: the platform, the platform's user id and the chat it came from. */
@@ -78,6 +79,12 @@ export interface SignalEnvelope {
   /** The channel a provider broadcast in, when the source is `channel` or `alert`. */
   readonly channelId?: string;
   readonly receivedAt: Date;
+  /**
+   * When its sender sent it, by the platform's clock (a chat message's date), when known. A signal
+   * sent more than {@link SIGNAL_FRESH_MS} before it reaches the engine (held while the service was
+   * down) is not acted on.
+   */
+  readonly sentAt?: Date;
 }
 
 /** A brokerage account we trade, as the engine sees it. */

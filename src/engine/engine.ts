@@ -41,7 +41,10 @@ export interface EngineOptions {
   readonly laneConcurrency?: number;
   /** Minimum time between progress reports. */
   readonly progressIntervalMs?: number;
-  /** After a restart, unsent orders of signals younger than this are still sent; older ones expire. */
+  /**
+   * How long a signal stays worth acting on (default {@link SIGNAL_FRESH_MS}): one sent longer ago
+   * than this is not executed, and after a restart unsent orders of older signals expire.
+   */
   readonly resumeWindowMs?: number;
   readonly settleDelayMs?: number;
 }
@@ -54,6 +57,11 @@ export interface SubmitHooks {
 export interface SubmitResult {
   readonly summary: FanoutSummary;
   readonly duplicate: boolean;
+  /**
+   * Set when the signal was sent too long ago to act on (its age, ms): nothing was recorded or
+   * sent, and the summary is empty.
+   */
+  readonly lateMs?: number;
 }
 
 export class Engine {
@@ -113,6 +121,15 @@ export class Engine {
     for (const key of envelope.priorDedupKeys ?? []) {
       const earlier = await signals.findByDedupKey(key);
       if (earlier) return this.duplicate(earlier, envelope);
+    }
+    const ageMs = envelope.sentAt ? clock.now().getTime() - envelope.sentAt.getTime() : 0;
+    if (ageMs > this.resumeWindowMs) {
+      // Held while the service was down: too old to act on, unless it was acted on before the stop
+      // (then it is a repeat like any other).
+      const earlier = await signals.findByDedupKey(envelope.dedupKey);
+      if (earlier) return this.duplicate(earlier, envelope);
+      log.warn({ dedupKey: envelope.dedupKey, ageMs }, 'signal too old to act on; nothing sent');
+      return { summary: summarize(this.base('', envelope, 0), []), duplicate: false, lateMs: ageMs };
     }
     // The kill switch is read while the signal is recorded; it only matters for a new signal.
     const halting = this.halted();

@@ -158,8 +158,13 @@ describe('the Telegram inbox across restarts', () => {
     bot = null;
     const eli = await trader(3003, 'Eli', 1);
     const old = new Date(Date.now() - SIGNAL_FRESH_MS - 4 * 60_000);
-    const buy = { ...fake.command(floor, eli.tg, '/buy MNQ 1'), update_id: 8_000_002 } as Update;
-    const chatter = { ...fake.message(floor, eli.tg, 'good morning all'), update_id: 8_000_003 } as Update;
+    // Sent, and recorded, five minutes ago.
+    const date = Math.floor(old.getTime() / 1000);
+    const buy = { ...fake.command(floor, eli.tg, '/buy MNQ 1', { date }), update_id: 8_000_002 } as Update;
+    const chatter = {
+      ...fake.message(floor, eli.tg, 'good morning all', { date }),
+      update_id: 8_000_003,
+    } as Update;
     await t.app.stores.inbox.record(INBOX, 8_000_002, buy, old);
     await t.app.stores.inbox.record(INBOX, 8_000_003, chatter, old);
     const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
@@ -200,7 +205,11 @@ describe('the Telegram inbox across restarts', () => {
     await bot?.stop();
     bot = null;
     const gus = await trader(3005, 'Gus', 1);
-    const buy = { ...fake.command(floor, gus.tg, '/buy MNQ 1'), update_id: 8_000_005 } as Update;
+    const old = new Date(Date.now() - 5 * 60_000);
+    const buy = {
+      ...fake.command(floor, gus.tg, '/buy MNQ 1', { date: Math.floor(old.getTime() / 1000) }),
+      update_id: 8_000_005,
+    } as Update;
     // The stopped process had submitted the signal (it traded) but not finished the update.
     const principal = { platform: 'telegram' as const, userId: '3005', chatId: String(floor.id) };
     const first = await t.app.commands.runText(principal, '/buy MNQ 1', {
@@ -208,7 +217,7 @@ describe('the Telegram inbox across restarts', () => {
     });
     expect(first.kind).toBe('fanout');
     expect(netPositions(t.app, gus.user.brokerAccountIds)).toEqual([1]);
-    await t.app.stores.inbox.record(INBOX, 8_000_005, buy, new Date(Date.now() - 5 * 60_000));
+    await t.app.stores.inbox.record(INBOX, 8_000_005, buy, old);
 
     await restart();
     const reply = await waitFor(

@@ -238,6 +238,38 @@ describe('alert deduplication', () => {
     expect(c).toMatchObject({ kind: 'fanout', duplicate: false });
   });
 
+  it('a signal sent longer ago than the freshness horizon is not executed, unless it already was', async () => {
+    const { parseAlert, SIGNAL_FRESH_MS } = await import('../../../src/index.js');
+    const principal: Principal = { platform: 'telegram', userId: '3003' };
+    const parsed = parseAlert(JSON.stringify(alert));
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    const before = trader.brokerAccountIds.map((id) => net(t, id));
+    const signals = (await t.app.stores.signals.recent(1000)).length;
+    const stale = new Date(Date.now() - SIGNAL_FRESH_MS - 60_000);
+    const late = await t.app.commands.ownSignal(principal, parsed.value, {
+      dedupKey: 'late-1',
+      source: 'alert',
+      sentAt: stale,
+    });
+    expect(late).toMatchObject({ kind: 'error', code: 'late' });
+    expect(late.kind === 'error' && late.message).toMatch(/^Not executed: this is 2 min old/);
+    expect(trader.brokerAccountIds.map((id) => net(t, id))).toEqual(before);
+    expect((await t.app.stores.signals.recent(1000)).length).toBe(signals);
+
+    // Executed while fresh, then delivered again late: a repeat, not a refusal.
+    const fresh = await t.app.commands.ownSignal(principal, parsed.value, {
+      dedupKey: 'late-2',
+      source: 'alert',
+    });
+    expect(fresh).toMatchObject({ kind: 'fanout', duplicate: false });
+    const again = await t.app.commands.ownSignal(principal, parsed.value, {
+      dedupKey: 'late-2',
+      source: 'alert',
+      sentAt: stale,
+    });
+    expect(again).toMatchObject({ kind: 'fanout', duplicate: true });
+  });
+
   it('an alert with its own id is keyed by it', async () => {
     const { alertDedupKeys } = await import('../../../src/index.js');
     const k1 = alertDedupKeys('tv-1', { ...alert, id: 'abc-1' }, new Date('2026-11-26T14:00:00Z'));

@@ -6,7 +6,6 @@ import { chatInbox } from '../schema/index.js';
 export interface PendingUpdate {
   readonly updateId: number;
   readonly body: unknown;
-  readonly receivedAt: Date;
 }
 
 /**
@@ -21,10 +20,7 @@ export class InboxRepository {
     this.#db = db;
   }
 
-  /**
-   * Records an update taken at `receivedAt` (the caller's clock, which later compares against it);
-   * false when it was recorded before (a redelivery).
-   */
+  /** Records an update taken at `receivedAt`; false when it was recorded before (a redelivery). */
   async record(inbox: string, updateId: number, body: unknown, receivedAt: Date): Promise<boolean> {
     const rows = await this.#db
       .insert(chatInbox)
@@ -45,7 +41,7 @@ export class InboxRepository {
   /** Updates recorded but not handled, oldest first. */
   async pending(inbox: string): Promise<PendingUpdate[]> {
     return this.#db
-      .select({ updateId: chatInbox.updateId, body: chatInbox.body, receivedAt: chatInbox.receivedAt })
+      .select({ updateId: chatInbox.updateId, body: chatInbox.body })
       .from(chatInbox)
       .where(and(eq(chatInbox.inbox, inbox), isNull(chatInbox.handledAt)))
       .orderBy(asc(chatInbox.updateId));

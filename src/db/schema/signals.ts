@@ -4,7 +4,6 @@ import { check, index, integer, json, jsonb, pgTable, text, unique } from 'drizz
 import { ORDER_LEGS, ORDER_STATES, type OrderPlan } from '../../domain/orders.js';
 import type { Principal, Signal } from '../../domain/types.js';
 import { SIGNAL_SOURCES, SIGNAL_STATUSES } from '../repositories/types.js';
-import { accounts } from './brokers.js';
 import { idColumn, instant, oneOf, refColumn } from './columns.js';
 
 export const signals = pgTable(
@@ -44,14 +43,14 @@ export const orderJournal = pgTable(
   {
     /** Our journal entry id. */
     id: idColumn(),
-    /** The signal this order serves. */
-    signalId: refColumn('signal_id')
-      .notNull()
-      .references(() => signals.id, { onDelete: 'restrict' }),
-    /** The account the order is for. */
-    accountId: refColumn('account_id')
-      .notNull()
-      .references(() => accounts.id, { onDelete: 'restrict' }),
+    /**
+     * The signal this order serves. Not a foreign key: a fan-out journals every account in one insert,
+     * and the per-row key checks (a share lock on each referenced row) would double its time. A
+     * trigger refuses to delete a signal or an account the journal names (migration 0004).
+     */
+    signalId: refColumn('signal_id').notNull(),
+    /** The account the order is for (see `signalId` on why it is not a foreign key). */
+    accountId: refColumn('account_id').notNull(),
     /** Our client order id (at most 64 characters), assigned before sending; the broker-side idempotency key. */
     clientOrderId: text('client_order_id').notNull(),
     /** entry, exit, take_profit, stop_loss, cancel or liquidate. */

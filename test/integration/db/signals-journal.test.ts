@@ -1,6 +1,7 @@
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NewJournalEntry, Repositories } from '../../../src/db/index.js';
-import { accounts } from '../../../src/db/schema/index.js';
+import { accounts, signals } from '../../../src/db/schema/index.js';
 import { clientOrderId, type OrderPlan } from '../../../src/domain/orders.js';
 import type { Principal } from '../../../src/domain/types.js';
 import { openTestDb, resetTestDb, type TestDb, testDrivers } from '../../helpers/db.js';
@@ -118,6 +119,15 @@ describe.each(testDrivers())('JournalRepository on %s', (driver) => {
     });
     signalId = signal.id;
   });
+
+  /** The journal's delete trigger refused it (drizzle wraps the database error as the cause). */
+  const refusedByJournal = async (deleting: Promise<unknown>) => {
+    const error = await deleting.then(
+      () => null,
+      (e: unknown) => e as Error & { cause?: Error },
+    );
+    expect(error?.cause?.message ?? error?.message).toMatch(/is named by the order journal/);
+  };
 
   const entriesFor = (ids: readonly string[]): NewJournalEntry[] =>
     ids.map((accountId) => ({
@@ -241,6 +251,35 @@ describe.each(testDrivers())('JournalRepository on %s', (driver) => {
     expect(await repos.journal.hasEntries(signalId)).toBe(true);
     expect(await repos.journal.hasEntries(other.id)).toBe(false);
     expect(await repos.journal.hasEntries('not-an-id')).toBe(false);
+  });
+
+  it('keeps the accounts and signals it names: deleting one fails, deleting an unnamed one works', async () => {
+    await repos.journal.insertMany(entriesFor(accountIds.slice(0, 2)));
+    const named = BigInt(accountIds[0]!);
+    const unnamed = BigInt(accountIds[2]!);
+    await refusedByJournal(t.db.delete(accounts).where(eq(accounts.id, named)));
+    await refusedByJournal(t.db.delete(signals).where(eq(signals.id, BigInt(signalId))));
+    // The credential's accounts go with it through their own foreign key: refused as a whole.
+    const account = await repos.accounts.get(accountIds[0]!);
+    await refusedByJournal(repos.credentials.delete(account!.credentialId));
+    expect(await repos.accounts.get(accountIds[0]!)).not.toBeNull();
+    expect(await repos.accounts.get(accountIds[2]!)).not.toBeNull();
+    expect(await repos.journal.listBySignal(signalId)).toHaveLength(2);
+
+    const removed = await t.db.delete(accounts).where(eq(accounts.id, unnamed)).returning();
+    expect(removed).toHaveLength(1);
+    const { signal: idle } = await repos.signals.insertIfNew({
+      dedupKey: 'never-journaled',
+      source: 'command',
+      principal,
+      body: marketBuy,
+    });
+    expect(
+      await t.db
+        .delete(signals)
+        .where(eq(signals.id, BigInt(idle.id)))
+        .returning(),
+    ).toHaveLength(1);
   });
 
   it('does nothing for empty batches', async () => {

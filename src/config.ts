@@ -44,8 +44,8 @@ export const configSchema = z.object({
   /** auto: create the demo (console admin, paper accounts) in an empty embedded database; on: also on PostgreSQL. */
   DEMO: z.enum(['auto', 'on', 'off']).default('auto'),
   CONSOLE: z.enum(['auto', 'on', 'off']).default('auto'),
-  /** Global cap on concurrent broker calls across all credential lanes. */
-  ENGINE_CONCURRENCY: positiveInt.default(1024),
+  /** Accounts worked on at once across all credential lanes: bounds the memory a fan-out holds. */
+  ENGINE_CONCURRENCY: positiveInt.default(1536),
   /** A command touching more accounts than this asks for confirmation in chat. */
   CONFIRM_ABOVE_ACCOUNTS: positiveInt.default(25),
   PROGRESS_INTERVAL_MS: positiveInt.default(1500),

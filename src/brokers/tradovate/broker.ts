@@ -133,7 +133,7 @@ export const DEFAULT_CACHE: CacheOptions = {
   contractsMs: 60 * 60_000,
   placements: 5_000,
   // A fan-out's repeats and follow-ups (settling an unknown outcome, resizing or cancelling what it
-  // just placed) come within seconds. At 10,000 accounts a buy and a flatten leave about 15 MB here,
+  // just placed) come within seconds. At 10,000 accounts a buy and a flatten leave about 14 MB here,
   // so the window bounds the memory a busy channel holds: with five minutes, a 10,000-account buy
   // and flatten every 17 s grew the heap by 120 MB in nine rounds.
   placementsMs: 30_000,

@@ -2,8 +2,8 @@
 
 export type Platform = 'discord' | 'telegram' | 'console' | 'webhook';
 export const ROLES = ['admin', 'provider', 'trader', 'viewer'] as const;
-
 export type Role = (typeof ROLES)[number];
+
 /**
  * How long a signal stays worth acting on, in ms. A chat message older than this when the service
  * gets to it (held by the platform while the service was down) is answered, not run; orders of an

@@ -198,7 +198,7 @@ export class HttpMetrics {
     });
     new Gauge({
       name: 'tradecast_tradovate_remembered',
-      help: 'What the Tradovate adapter remembers for five minutes: placements by client order id, and its own orders.',
+      help: 'What the Tradovate adapter remembers for its short window: placements by client order id, and its own orders.',
       labelNames: ['kind'],
       registers,
       collect() {

@@ -79,7 +79,7 @@ export interface TradovateExtras {
   budgetUsage(credentialId: string): Promise<BudgetView>;
   credentialState(credentialId: string): CredentialState;
   transportStats(): TransportView;
-  /** What the adapter remembers for five minutes: placements by client order id, and its orders. */
+  /** What the adapter remembers for its short window: placements by client order id, and its orders. */
   cacheStats(): { readonly placements: number; readonly orders: number };
 }
 

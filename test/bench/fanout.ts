@@ -12,7 +12,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
@@ -20,7 +20,10 @@ import type { Account, SignalEnvelope } from '../../src/domain/types.js';
 import { type App, createApp, createLogger, loadConfig } from '../../src/index.js';
 import { WindowProfiler } from './profile.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
+const self = fileURLToPath(import.meta.url);
+const here = dirname(self);
+/** Run as built JavaScript (`npm run bench`) or as TypeScript through tsx: the simulator host alike. */
+const compiled = extname(self) === '.js';
 const { values } = parseArgs({
   options: {
     accounts: { type: 'string', default: '1000' },
@@ -57,9 +60,9 @@ class SimHost {
   ready!: Promise<{ restUrl: string; wsUrl: string; users: SimUser[] }>;
   readonly child: ChildProcess;
   constructor(args: string[]) {
-    this.child = fork(join(here, 'sim-host.ts'), args, {
+    this.child = fork(join(here, compiled ? 'sim-host.js' : 'sim-host.ts'), args, {
       // The venue stand-in gets a young generation sized for its allocation rate, like the service.
-      execArgv: ['--max-semi-space-size=32', '--import', 'tsx'],
+      execArgv: ['--max-semi-space-size=32', ...(compiled ? ['--enable-source-maps'] : ['--import', 'tsx'])],
       stdio: 'inherit',
     });
     this.ready = new Promise((resolve, reject) => {

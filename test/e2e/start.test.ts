@@ -1,6 +1,7 @@
 /**
- * The README's start command on a fresh data folder: the service comes up on embedded defaults
- * with the console, trades the demo accounts and shuts down cleanly when its input ends.
+ * The README's start command (`npm start`: build, then run the JavaScript) on a fresh data folder:
+ * the service comes up on embedded defaults with the console, trades the demo accounts and shuts
+ * down cleanly when its input ends.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -21,10 +22,12 @@ describe('npm start on embedded defaults', () => {
   let exitCode: number | null = null;
 
   beforeAll(() => {
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    child = spawn('npm', ['start', '--silent'], {
       cwd: root,
       env: { PATH: process.env.PATH, DATA_DIR: dataDir, CONSOLE: 'on', LOG_LEVEL: 'info', HTTP_PORT: '0' },
       stdio: ['pipe', 'pipe', 'pipe'],
+      // npm runs the service as its child: a group of their own, so a failed test can stop both.
+      detached: true,
     });
     child.stdout!.on('data', (d) => {
       stdout += String(d);
@@ -38,7 +41,7 @@ describe('npm start on embedded defaults', () => {
   });
   afterAll(() => {
     recordLogText(stderr);
-    if (exitCode === null) child.kill('SIGKILL');
+    if (exitCode === null) process.kill(-child.pid!, 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
 

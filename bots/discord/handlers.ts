@@ -16,11 +16,20 @@
  * whether the channel is a signal channel and whether the author may post signals there. A summary
  * is posted as a reply to the signal. A refused author is told privately (and only when registered);
  * the refusal is always logged, never posted in the channel.
+ *
+ * Catching up. The gateway delivers a message once, to the session that is connected: what is posted
+ * while the bot is stopped or restarting, or between two gateway sessions, never arrives. So at
+ * start, and when a new session replaces a lost one, the bot reads each signal channel's recent
+ * history and handles, in order, every message it has not answered (its replies name the message
+ * they answer). The engine's dedup key keeps a signal recorded before a crash from running twice
+ * (its first outcome is posted instead), and its freshness rule answers one that is now too old
+ * rather than trading it.
  */
 import {
   type AutocompleteInteraction,
   type ButtonInteraction,
   type ChatInputCommandInteraction,
+  type Client,
   DiscordAPIError,
   type Interaction,
   type Message,
@@ -59,10 +68,20 @@ export interface HandlerOptions {
 }
 
 const EPHEMERAL = MessageFlags.Ephemeral;
+/** How far back catching up looks: as long as Telegram keeps the updates of a bot that is away. */
+export const CATCH_UP_HORIZON_MS = 24 * 60 * 60_000;
+/** The newest messages of each signal channel read when catching up (Discord's page size). */
+const CATCH_UP_MESSAGES = 100;
+/** Message ids already taken, so a live delivery and the history never handle one twice. */
+const SEEN_LIMIT = 10_000;
 const SOMETHING_WRONG =
   '✗ Something went wrong on our side; nothing more was done. The details are in the log.';
 
 export class Handlers {
+  private readonly seen = new Set<string>();
+  /** The catch-up under way, if any: live messages wait for it, so signals still run in order. */
+  private caughtUp: Promise<void> = Promise.resolve();
+
   constructor(private readonly options: HandlerOptions) {}
 
   private get app(): App {
@@ -246,8 +265,13 @@ export class Handlers {
   // -------------------------------------------------------------------------------------------------
   // Channel messages
 
-  async message(message: Message): Promise<void> {
+  /** A channel message, live from the gateway or, with `catchUp`, read back from the history. */
+  async message(message: Message, how: { catchUp?: boolean } = {}): Promise<void> {
     if (message.author.bot || message.webhookId || message.system || !message.inGuild()) return;
+    if (!how.catchUp) await this.caughtUp;
+    if (this.seen.has(message.id)) return;
+    this.seen.add(message.id);
+    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!);
     const text = message.content.trim();
     if (text === '') return;
     const parsed = parseAlert(text);
@@ -296,6 +320,8 @@ export class Handlers {
             { ...where, signalId: reply.summary.duplicateOf },
             'signal message delivered again; not executed twice',
           );
+          // Recorded before a stop but never answered: the channel learns how its run ended.
+          if (how.catchUp) await live.finish(renderSummary(reply.summary, { details: true }));
           return;
         }
         this.options.summaries.remember(reply.summary, message.author.id);
@@ -314,10 +340,58 @@ export class Handlers {
           { ...where, code: reply.denial.code },
           'signal from someone who may not post signals here; not executed',
         );
-        if (reply.denial.code !== 'unknown_user') await this.tellPrivately(message, renderReply(reply));
+        // Read back from the history, the author may have been told already: the log has it.
+        if (reply.denial.code !== 'unknown_user' && !how.catchUp) {
+          await this.tellPrivately(message, renderReply(reply));
+        }
         return;
       default:
         await live.finish(renderReply(reply));
+    }
+  }
+
+  /**
+   * Handle, oldest first, the messages of every Discord signal channel that the bot has not
+   * answered, from the last `CATCH_UP_HORIZON_MS` (at most the newest `CATCH_UP_MESSAGES` each).
+   */
+  catchUp(client: Client<true>): Promise<void> {
+    const run = this.caughtUp.then(() => this.readBack(client));
+    this.caughtUp = run.catch((error: unknown) => {
+      this.log.error({ err: error }, 'catching up on the signal channels failed');
+    });
+    return this.caughtUp;
+  }
+
+  private async readBack(client: Client<true>): Promise<void> {
+    const channels = (await this.app.stores.channels.list({ role: 'signal' })).filter(
+      (c) => c.platform === 'discord',
+    );
+    const me = client.user.id;
+    for (const { chatId } of channels) {
+      let history: Message[];
+      try {
+        const channel = await client.channels.fetch(chatId);
+        if (!channel?.isTextBased() || channel.isDMBased()) continue;
+        history = [...(await channel.messages.fetch({ limit: CATCH_UP_MESSAGES, cache: false })).values()];
+      } catch (error) {
+        this.log.warn(
+          { err: error, channelId: chatId },
+          "could not read a signal channel's history; signals posted there while the bot was away are not handled",
+        );
+        continue;
+      }
+      const answered = new Set(
+        history.filter((m) => m.author.id === me).map((m) => m.reference?.messageId ?? null),
+      );
+      const since = Date.now() - CATCH_UP_HORIZON_MS;
+      const missed = history
+        .filter((m) => m.author.id !== me && m.createdTimestamp >= since && !answered.has(m.id))
+        .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+      for (const m of missed) await this.message(m, { catchUp: true });
+      this.log.info(
+        { channelId: chatId, read: history.length, unanswered: missed.length },
+        'signal channel caught up',
+      );
     }
   }
 

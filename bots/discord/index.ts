@@ -76,6 +76,14 @@ export async function startDiscord(app: App, options: DiscordOptions): Promise<D
   client.on(Events.ShardResume, (shard, replayed) =>
     log.info({ shard, replayed }, 'gateway session resumed'),
   );
+  // A resumed session replays what it missed; a new one replays nothing, so the history is read.
+  let started = false;
+  const catchUp = () => track('catch-up', () => handlers.catchUp(client as Client<true>));
+  client.on(Events.ShardReady, (shard) => {
+    if (!started) return;
+    log.warn({ shard }, 'new gateway session; reading the signal channels for messages it missed');
+    catchUp();
+  });
   client.on(Events.ShardDisconnect, (event, shard) =>
     log.error({ shard, code: event.code }, 'gateway closed the connection for good'),
   );
@@ -112,6 +120,8 @@ export async function startDiscord(app: App, options: DiscordOptions): Promise<D
 
   const notifier = new DiscordNotifier({ client, log, active: () => !stopping });
   app.notifier.add(notifier);
+  started = true;
+  catchUp();
 
   return {
     notifier,

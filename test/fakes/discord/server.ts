@@ -147,7 +147,7 @@ export class FakeDiscord {
   /** The low bits of dated messages' ids, so two with the same time differ. */
   private datedIds = 0;
   private port = 0;
-  private readonly sessionId = randomBytes(8).toString('hex');
+  private sessionId = randomBytes(8).toString('hex');
 
   private constructor(
     private readonly server: Server,
@@ -301,7 +301,21 @@ export class FakeDiscord {
    * message in the past, as an event delivered late (a resumed session replays missed events).
    */
   sendMessage(input: { user: FakeUser; channelId: string; content: string; sentAt?: number }): FakeMessage {
-    const message = this.store({
+    const message = this.postWhileAway(input);
+    this.dispatch('MESSAGE_CREATE', {
+      ...this.apiMessage(message),
+      guild_id: this.guildId,
+      member: this.apiMember(null),
+    });
+    return message;
+  }
+
+  /**
+   * A message posted while the bot is away (stopped, or between gateway sessions): it is in the
+   * channel's history (`GET /channels/:id/messages`) but no gateway delivers it.
+   */
+  postWhileAway(input: { user: FakeUser; channelId: string; content: string; sentAt?: number }): FakeMessage {
+    return this.store({
       ...(input.sentAt === undefined ? {} : { sentAt: input.sentAt }),
       channelId: input.channelId,
       author: input.user,
@@ -313,12 +327,11 @@ export class FakeDiscord {
       interactionToken: null,
       referencedMessageId: null,
     });
-    this.dispatch('MESSAGE_CREATE', {
-      ...this.apiMessage(message),
-      guild_id: this.guildId,
-      member: this.apiMember(null),
-    });
-    return message;
+  }
+
+  /** End the gateway session: a client that tries to RESUME it is told to identify anew (op 9). */
+  expireSession(): void {
+    this.sessionId = randomBytes(8).toString('hex');
   }
 
   /** Ask the connected client to reconnect (op 7); it comes back with RESUME. */
@@ -617,6 +630,34 @@ export class FakeDiscord {
       if (c === 'typing' && method === 'POST') {
         record(204);
         return this.noContent(res);
+      }
+      if (c === 'messages' && !d && method === 'GET') {
+        // A channel's history, newest first, as Discord answers: `limit` (1-100, default 50) and
+        // at most one of `before` / `after` (message ids).
+        const query = url.searchParams;
+        const limit = Number(query.get('limit') ?? 50);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+          return this.refuse(res, path, [`limit must be 1-100, got ${query.get('limit')}`], record);
+        }
+        const before = query.get('before');
+        const after = query.get('after');
+        const history = [...this.messages.values()]
+          .filter(
+            (m) =>
+              m.channelId === b &&
+              !m.deleted &&
+              m.interactionToken === null &&
+              (before === null || BigInt(m.id) < BigInt(before)) &&
+              (after === null || BigInt(m.id) > BigInt(after)),
+          )
+          .sort((x, y) => (BigInt(y.id) > BigInt(x.id) ? 1 : -1));
+        const page = after === null ? history.slice(0, limit) : history.slice(-limit);
+        record(200);
+        return this.json(
+          res,
+          200,
+          page.map((m) => ({ ...this.apiMessage(m), guild_id: this.guildId })),
+        );
       }
       if (c === 'messages' && !d && method === 'POST') {
         const problems = messageViolations(body);

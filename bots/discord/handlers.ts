@@ -79,10 +79,19 @@ const SOMETHING_WRONG =
 
 export class Handlers {
   private readonly seen = new Set<string>();
-  /** The catch-up under way, if any: live messages wait for it, so signals still run in order. */
-  private caughtUp: Promise<void> = Promise.resolve();
+  /**
+   * Live messages wait for this, so signals run in the order they were posted: closed from the
+   * start until the first catch-up ends, and again while a new gateway session catches up.
+   */
+  private gate: Promise<void> = Promise.resolve();
+  /** Opens the gate; set while it is closed. */
+  private openGate: (() => void) | null = null;
+  private catchUps: Promise<void> = Promise.resolve();
+  private catchUpsQueued = 0;
 
-  constructor(private readonly options: HandlerOptions) {}
+  constructor(private readonly options: HandlerOptions) {
+    this.closeGate();
+  }
 
   private get app(): App {
     return this.options.app;
@@ -268,7 +277,7 @@ export class Handlers {
   /** A channel message, live from the gateway or, with `catchUp`, read back from the history. */
   async message(message: Message, how: { catchUp?: boolean } = {}): Promise<void> {
     if (message.author.bot || message.webhookId || message.system || !message.inGuild()) return;
-    if (!how.catchUp) await this.caughtUp;
+    if (!how.catchUp) await this.gate;
     if (this.seen.has(message.id)) return;
     this.seen.add(message.id);
     if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!);
@@ -321,7 +330,10 @@ export class Handlers {
             'signal message delivered again; not executed twice',
           );
           // Recorded before a stop but never answered: the channel learns how its run ended.
-          if (how.catchUp) await live.finish(renderSummary(reply.summary, { details: true }));
+          if (how.catchUp) {
+            this.options.summaries.remember(reply.summary, message.author.id);
+            await live.finish(renderSummary(reply.summary, { details: true }));
+          }
           return;
         }
         this.options.summaries.remember(reply.summary, message.author.id);
@@ -340,7 +352,8 @@ export class Handlers {
           { ...where, code: reply.denial.code },
           'signal from someone who may not post signals here; not executed',
         );
-        // Read back from the history, the author may have been told already: the log has it.
+        // Read back from the history, the author is not told privately (again, if the message had
+        // been refused before a stop and is still unanswered in the channel): the log has it.
         if (reply.denial.code !== 'unknown_user' && !how.catchUp) {
           await this.tellPrivately(message, renderReply(reply));
         }
@@ -351,27 +364,53 @@ export class Handlers {
   }
 
   /**
-   * Handle, oldest first, the messages of every Discord signal channel that the bot has not
-   * answered, from the last `CATCH_UP_HORIZON_MS` (at most the newest `CATCH_UP_MESSAGES` each).
+   * Handle, oldest first, the messages of the Discord signal channels that the bot has not answered,
+   * from the last `CATCH_UP_HORIZON_MS` (the newest `CATCH_UP_MESSAGES` of each channel). Live
+   * messages wait until it ends; `active` turning false (the bot stopping) ends it early.
    */
-  catchUp(client: Client<true>): Promise<void> {
-    const run = this.caughtUp.then(() => this.readBack(client));
-    this.caughtUp = run.catch((error: unknown) => {
-      this.log.error({ err: error }, 'catching up on the signal channels failed');
+  catchUp(client: Client<true>, active: () => boolean): Promise<void> {
+    this.closeGate();
+    this.catchUpsQueued++;
+    this.catchUps = this.catchUps.then(async () => {
+      try {
+        await this.readBack(client, active);
+      } catch (error) {
+        this.log.error({ err: error }, 'catching up on the signal channels failed');
+      } finally {
+        if (--this.catchUpsQueued === 0) this.openGate?.();
+      }
     });
-    return this.caughtUp;
+    return this.catchUps;
   }
 
-  private async readBack(client: Client<true>): Promise<void> {
+  private closeGate(): void {
+    if (this.openGate) return;
+    this.gate = new Promise((resolve) => {
+      this.openGate = () => {
+        this.openGate = null;
+        resolve();
+      };
+    });
+  }
+
+  private async readBack(client: Client<true>, active: () => boolean): Promise<void> {
     const channels = (await this.app.stores.channels.list({ role: 'signal' })).filter(
       (c) => c.platform === 'discord',
     );
     const me = client.user.id;
+    const since = Date.now() - CATCH_UP_HORIZON_MS;
+    const missed: Message[] = [];
     for (const { chatId } of channels) {
       let history: Message[];
       try {
         const channel = await client.channels.fetch(chatId);
-        if (!channel?.isTextBased() || channel.isDMBased()) continue;
+        if (!channel?.isTextBased() || channel.isDMBased()) {
+          this.log.warn(
+            { channelId: chatId },
+            'a signal channel is no longer a server text channel; not read',
+          );
+          continue;
+        }
         history = [...(await channel.messages.fetch({ limit: CATCH_UP_MESSAGES, cache: false })).values()];
       } catch (error) {
         this.log.warn(
@@ -383,16 +422,36 @@ export class Handlers {
       const answered = new Set(
         history.filter((m) => m.author.id === me).map((m) => m.reference?.messageId ?? null),
       );
-      const since = Date.now() - CATCH_UP_HORIZON_MS;
-      const missed = history
-        .filter((m) => m.author.id !== me && m.createdTimestamp >= since && !answered.has(m.id))
-        .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
-      for (const m of missed) await this.message(m, { catchUp: true });
-      this.log.info(
-        { channelId: chatId, read: history.length, unanswered: missed.length },
-        'signal channel caught up',
+      const unanswered = history.filter(
+        (m) => m.author.id !== me && m.createdTimestamp >= since && !answered.has(m.id),
       );
+      missed.push(...unanswered);
+      const oldest = history.at(-1);
+      const fields = { channelId: chatId, read: history.length, unanswered: unanswered.length };
+      if (history.length === CATCH_UP_MESSAGES && oldest && oldest.createdTimestamp >= since) {
+        this.log.warn(
+          fields,
+          'a signal channel has more messages in the catch-up window than were read; older unanswered ones are not handled',
+        );
+      } else {
+        this.log.info(fields, 'signal channel read back');
+      }
     }
+    // Across channels too, in the order they were posted (snowflakes sort by time).
+    missed.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    for (const m of missed) {
+      if (!active()) return;
+      try {
+        await this.message(m, { catchUp: true });
+      } catch (error) {
+        // One message's reply failing (a permission, a deleted message) does not stop the others.
+        this.log.error(
+          { err: error, channelId: m.channelId, messageId: m.id },
+          'catching up on a message failed',
+        );
+      }
+    }
+    this.log.info({ channels: channels.length, unanswered: missed.length }, 'signal channels caught up');
   }
 
   /**

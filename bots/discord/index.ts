@@ -77,11 +77,12 @@ export async function startDiscord(app: App, options: DiscordOptions): Promise<D
     log.info({ shard, replayed }, 'gateway session resumed'),
   );
   // A resumed session replays what it missed; a new one replays nothing, so the history is read.
+  // From the new session's READY, before any message it delivers: they wait for the reading back.
   let started = false;
-  const catchUp = () => track('catch-up', () => handlers.catchUp(client as Client<true>));
-  client.on(Events.ShardReady, (shard) => {
-    if (!started) return;
-    log.warn({ shard }, 'new gateway session; reading the signal channels for messages it missed');
+  const catchUp = () => track('catch-up', () => handlers.catchUp(client as Client<true>, () => !stopping));
+  client.on(Events.Raw, (packet: { t?: string | null }) => {
+    if (!started || packet.t !== 'READY') return;
+    log.warn('new gateway session; reading the signal channels for messages it missed');
     catchUp();
   });
   client.on(Events.ShardDisconnect, (event, shard) =>

@@ -32,6 +32,7 @@ describe('the Discord bot catching up on its signal channels', () => {
   };
   const replyTo = (m: FakeMessage) =>
     fake.channelMessages(m.channelId).filter((r) => r.referencedMessageId === m.id);
+  const catchUps = () => (t.logs.text().match(/signal channels caught up/g) ?? []).length;
   const historyReads = () =>
     fake.calls.filter((c) => c.method === 'GET' && /^\/channels\/\d+\/messages$/.test(c.path)).length;
   const orders = () =>
@@ -103,11 +104,8 @@ describe('the Discord bot catching up on its signal channels', () => {
     expect(answer.content).toMatch(
       /^✗ Not executed: this is 10 min old \(the service was down or restarting/,
     );
-    await waitFor(() => t.logs.text().includes('signal channel caught up'), 'the catch-up in the log');
-    await waitFor(
-      () => (t.logs.text().match(/signal channel caught up/g) ?? []).length === 2,
-      'both signal channels read',
-    );
+    await waitFor(() => catchUps() === 1, 'the catch-up to end');
+    expect(t.logs.text().match(/signal channel read back/g)).toHaveLength(2);
 
     // One entry per account (each with its take-profit and stop), nothing else: the 3-lot is not traded.
     expect(netPositions(t.app, follower.brokerAccountIds)).toEqual([1, 1]);
@@ -121,11 +119,11 @@ describe('the Discord bot catching up on its signal channels', () => {
     const posted = fake.channelMessages(SIGNALS.id).length;
     const placed = orders().length;
     const reads = historyReads();
+    const done = catchUps();
     await stop();
     await start();
-    await waitFor(() => historyReads() >= reads + 2, 'both signal channels read again');
-    // Give any wrongly repeated handling a moment to show.
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => catchUps() === done + 1, 'the catch-up to end');
+    expect(historyReads()).toBe(reads + 2);
     expect(fake.channelMessages(SIGNALS.id)).toHaveLength(posted);
     expect(orders()).toHaveLength(placed);
     expect(netPositions(t.app, follower.brokerAccountIds)).toEqual([1, 1]);

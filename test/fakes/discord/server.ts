@@ -633,7 +633,8 @@ export class FakeDiscord {
       }
       if (c === 'messages' && !d && method === 'GET') {
         // A channel's history, newest first, as Discord answers: `limit` (1-100, default 50) and
-        // at most one of `before` / `after` (message ids).
+        // at most one of `before` / `after` (message ids). Public interaction responses are in it;
+        // ephemeral ones are not. REST message objects carry no `guild_id`.
         const query = url.searchParams;
         const limit = Number(query.get('limit') ?? 50);
         if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
@@ -646,7 +647,7 @@ export class FakeDiscord {
             (m) =>
               m.channelId === b &&
               !m.deleted &&
-              m.interactionToken === null &&
+              (m.flags & EPHEMERAL) === 0 &&
               (before === null || BigInt(m.id) < BigInt(before)) &&
               (after === null || BigInt(m.id) > BigInt(after)),
           )
@@ -656,7 +657,7 @@ export class FakeDiscord {
         return this.json(
           res,
           200,
-          page.map((m) => ({ ...this.apiMessage(m), guild_id: this.guildId })),
+          page.map((m) => this.apiMessage(m)),
         );
       }
       if (c === 'messages' && !d && method === 'POST') {
@@ -1003,8 +1004,10 @@ export class FakeDiscord {
     return found;
   }
 
+  /** A snowflake of the current time, as Discord's are: ids sort in the order things were made. */
   private nextId(): string {
-    this.snowflake += 1n;
+    const now = BigInt(Date.now() - DISCORD_EPOCH) << 22n;
+    this.snowflake = now > this.snowflake ? now : this.snowflake + 1n;
     return this.snowflake.toString();
   }
 

@@ -70,8 +70,10 @@ export interface HandlerOptions {
 const EPHEMERAL = MessageFlags.Ephemeral;
 /** How far back catching up looks: as long as Telegram keeps the updates of a bot that is away. */
 export const CATCH_UP_HORIZON_MS = 24 * 60 * 60_000;
-/** The newest messages of each signal channel read when catching up (Discord's page size). */
-const CATCH_UP_MESSAGES = 100;
+/** Messages per history request (Discord's largest page). */
+const CATCH_UP_PAGE = 100;
+/** Pages read back per signal channel at most: its newest 1,000 messages. */
+const CATCH_UP_PAGES = 10;
 /** Message ids already taken, so a live delivery and the history never handle one twice. */
 const SEEN_LIMIT = 10_000;
 const SOMETHING_WRONG =
@@ -365,7 +367,7 @@ export class Handlers {
 
   /**
    * Handle, oldest first, the messages of the Discord signal channels that the bot has not answered,
-   * from the last `CATCH_UP_HORIZON_MS` (the newest `CATCH_UP_MESSAGES` of each channel). Live
+   * from the last `CATCH_UP_HORIZON_MS` (up to `CATCH_UP_PAGES` pages of each channel). Live
    * messages wait until it ends; `active` turning false (the bot stopping) ends it early.
    */
   catchUp(client: Client<true>, active: () => boolean): Promise<void> {
@@ -401,7 +403,8 @@ export class Handlers {
     const since = Date.now() - CATCH_UP_HORIZON_MS;
     const missed: Message[] = [];
     for (const { chatId } of channels) {
-      let history: Message[];
+      const history: Message[] = [];
+      let complete = false;
       try {
         const channel = await client.channels.fetch(chatId);
         if (!channel?.isTextBased() || channel.isDMBased()) {
@@ -411,13 +414,24 @@ export class Handlers {
           );
           continue;
         }
-        history = [...(await channel.messages.fetch({ limit: CATCH_UP_MESSAGES, cache: false })).values()];
+        // Newest first, page by page back to the horizon.
+        for (let page = 0; page < CATCH_UP_PAGES && !complete; page++) {
+          const before = history.at(-1)?.id;
+          const batch = await channel.messages.fetch({
+            limit: CATCH_UP_PAGE,
+            cache: false,
+            ...(before === undefined ? {} : { before }),
+          });
+          history.push(...[...batch.values()].sort((a, b) => (BigInt(a.id) > BigInt(b.id) ? -1 : 1)));
+          const oldest = history.at(-1);
+          complete = batch.size < CATCH_UP_PAGE || !oldest || oldest.createdTimestamp < since;
+        }
       } catch (error) {
         this.log.warn(
-          { err: error, channelId: chatId },
-          "could not read a signal channel's history; signals posted there while the bot was away are not handled",
+          { err: error, channelId: chatId, read: history.length },
+          "could not read (all of) a signal channel's history; signals posted there while the bot was away and not read are not handled",
         );
-        continue;
+        if (history.length === 0) continue;
       }
       const answered = new Set(
         history.filter((m) => m.author.id === me).map((m) => m.reference?.messageId ?? null),
@@ -426,9 +440,8 @@ export class Handlers {
         (m) => m.author.id !== me && m.createdTimestamp >= since && !answered.has(m.id),
       );
       missed.push(...unanswered);
-      const oldest = history.at(-1);
       const fields = { channelId: chatId, read: history.length, unanswered: unanswered.length };
-      if (history.length === CATCH_UP_MESSAGES && oldest && oldest.createdTimestamp >= since) {
+      if (!complete) {
         this.log.warn(
           fields,
           'a signal channel has more messages in the catch-up window than were read; older unanswered ones are not handled',

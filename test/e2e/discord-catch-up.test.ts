@@ -195,4 +195,23 @@ describe('the Discord bot catching up on its signal channels', () => {
     expect(historyReads()).toBeGreaterThanOrEqual(reads + 2);
     expect(netPositions(t.app, follower.brokerAccountIds)).toEqual([-1, -1]);
   });
+
+  it('reads back past the newest page: a signal followed by 120 other messages still runs', async () => {
+    await stop();
+    const signal = fake.postWhileAway({
+      user: provider,
+      channelId: SIGNALS.id,
+      content: 'BUY MNQ 1 TP 20 SL 10',
+      sentAt: Date.now() - 3_000,
+    });
+    for (let i = 0; i < 120; i++)
+      fake.postWhileAway({ user: stranger, channelId: SIGNALS.id, content: `hi ${i}` });
+    const reads = historyReads();
+    await start();
+    const summary = await waitFor(() => replyTo(signal).find((m) => m.embeds.length > 0), 'the summary');
+    expect(summary.embeds[0].title).toBe('BUY MNQ on 2 accounts');
+    // Two pages of the busy channel, one of the other.
+    expect(historyReads()).toBe(reads + 3);
+    expect(netPositions(t.app, follower.brokerAccountIds)).toEqual([1, 1]);
+  });
 });

@@ -30,6 +30,9 @@ describe('the Discord bot catching up on its signal channels', () => {
     await bot?.stop();
     bot = null;
   };
+  /** A provider's message in the signal channel, posted `agoMs` ago while the bot was away. */
+  const postedAway = (content: string, agoMs: number) =>
+    fake.postWhileAway({ user: provider, channelId: SIGNALS.id, content, sentAt: Date.now() - agoMs });
   const replyTo = (m: FakeMessage) =>
     fake.channelMessages(m.channelId).filter((r) => r.referencedMessageId === m.id);
   const catchUps = () => (t.logs.text().match(/signal channels caught up/g) ?? []).length;
@@ -75,27 +78,12 @@ describe('the Discord bot catching up on its signal channels', () => {
   });
 
   it('at start, runs a signal posted while it was stopped, answers one now too old, and ignores chatter and strangers', async () => {
-    const fresh = fake.postWhileAway({
-      user: provider,
-      channelId: SIGNALS.id,
-      content: 'BUY MNQ 1 TP 20 SL 10',
-      sentAt: Date.now() - 5_000,
-    });
-    const stale = fake.postWhileAway({
-      user: provider,
-      channelId: SIGNALS.id,
-      content: 'BUY MNQ 3 TP 20 SL 10',
-      sentAt: Date.now() - SIGNAL_FRESH_MS - 9 * 60_000,
-    });
+    const fresh = postedAway('BUY MNQ 1 TP 20 SL 10', 5_000);
+    const stale = postedAway('BUY MNQ 3 TP 20 SL 10', SIGNAL_FRESH_MS + 9 * 60_000);
     fake.postWhileAway({ user: provider, channelId: SIGNALS.id, content: 'back in five' });
     fake.postWhileAway({ user: stranger, channelId: SIGNALS.id, content: 'SELL MNQ 1' });
     // Older than the horizon: not even answered.
-    const ancient = fake.postWhileAway({
-      user: provider,
-      channelId: SIGNALS.id,
-      content: 'SELL MNQ 1',
-      sentAt: Date.now() - 25 * 60 * 60_000,
-    });
+    const ancient = postedAway('SELL MNQ 1', 25 * 60 * 60_000);
 
     await start();
     const summary = await waitFor(() => replyTo(fresh).find((m) => m.embeds.length > 0), 'the summary');
@@ -131,12 +119,7 @@ describe('the Discord bot catching up on its signal channels', () => {
 
   it('a signal recorded before a stop but never answered gets its first outcome, not a second run', async () => {
     await stop();
-    const message = fake.postWhileAway({
-      user: provider,
-      channelId: SIGNALS.id,
-      content: 'BUY MNQ 1 TP 20 SL 10',
-      sentAt: Date.now() - 2_000,
-    });
+    const message = postedAway('BUY MNQ 1 TP 20 SL 10', 2_000);
     // The engine took it under the message's dedup key, then the process went away before replying.
     const signal = parseAlert(message.content);
     if (!signal.ok) throw new Error(signal.error.message);
@@ -160,12 +143,7 @@ describe('the Discord bot catching up on its signal channels', () => {
 
   it('a signal that arrives live while the bot is catching up runs after the ones it missed', async () => {
     await stop();
-    const missed = fake.postWhileAway({
-      user: provider,
-      channelId: SIGNALS.id,
-      content: 'BUY MNQ 2 TP 20 SL 10',
-      sentAt: Date.now() - 1_000,
-    });
+    const missed = postedAway('BUY MNQ 2 TP 20 SL 10', 1_000);
     await start();
     // Sent as soon as the bot is up, while it is still reading the history.
     const flatten = fake.sendMessage({ user: provider, channelId: SIGNALS.id, content: 'FLATTEN MNQ' });
@@ -178,12 +156,7 @@ describe('the Discord bot catching up on its signal channels', () => {
 
   it('a new gateway session (the old one expired) reads what was posted between the two', async () => {
     const reads = historyReads();
-    const between = fake.postWhileAway({
-      user: provider,
-      channelId: SIGNALS.id,
-      content: 'SELL MNQ 1',
-      sentAt: Date.now() - 1_000,
-    });
+    const between = postedAway('SELL MNQ 1', 1_000);
     fake.expireSession();
     fake.requestReconnect();
     const summary = await waitFor(
@@ -198,12 +171,7 @@ describe('the Discord bot catching up on its signal channels', () => {
 
   it('reads back past the newest page: a signal followed by 120 other messages still runs', async () => {
     await stop();
-    const signal = fake.postWhileAway({
-      user: provider,
-      channelId: SIGNALS.id,
-      content: 'BUY MNQ 1 TP 20 SL 10',
-      sentAt: Date.now() - 3_000,
-    });
+    const signal = postedAway('BUY MNQ 1 TP 20 SL 10', 3_000);
     for (let i = 0; i < 120; i++)
       fake.postWhileAway({ user: stranger, channelId: SIGNALS.id, content: `hi ${i}` });
     const reads = historyReads();

@@ -26,8 +26,8 @@ for (const tree of trees) {
   }
 }
 
-// Built beside `dist/` and swapped in whole, so a process starting from `dist/` (or another build
-// running at the same time) never sees it half written or missing.
+// Built beside `dist/` and swapped in whole by two renames, so a process starting from `dist/` (or
+// another build running at the same time) never sees it half written.
 const staging = await mkdtemp(join(root, '.dist-'));
 try {
   await build({

@@ -69,7 +69,7 @@ export interface HandlerOptions {
 
 const EPHEMERAL = MessageFlags.Ephemeral;
 /** How far back catching up looks: as long as Telegram keeps the updates of a bot that is away. */
-export const CATCH_UP_HORIZON_MS = 24 * 60 * 60_000;
+const CATCH_UP_HORIZON_MS = 24 * 60 * 60_000;
 /** Messages per history request (Discord's largest page). */
 const CATCH_UP_PAGE = 100;
 /** Pages read back per signal channel at most: its newest 1,000 messages. */
@@ -88,8 +88,8 @@ export class Handlers {
   private gate: Promise<void> = Promise.resolve();
   /** Opens the gate; set while it is closed. */
   private openGate: (() => void) | null = null;
+  /** The last catch-up queued; they run one after another. */
   private catchUps: Promise<void> = Promise.resolve();
-  private catchUpsQueued = 0;
 
   constructor(private readonly options: HandlerOptions) {
     this.closeGate();
@@ -331,12 +331,9 @@ export class Handlers {
             { ...where, signalId: reply.summary.duplicateOf },
             'signal message delivered again; not executed twice',
           );
-          // Recorded before a stop but never answered: the channel learns how its run ended.
-          if (how.catchUp) {
-            this.options.summaries.remember(reply.summary, message.author.id);
-            await live.finish(renderSummary(reply.summary, { details: true }));
-          }
-          return;
+          // Read back, it was recorded before a stop but never answered: the channel learns how its
+          // run ended. Delivered again live, it was answered the first time.
+          if (!how.catchUp) return;
         }
         this.options.summaries.remember(reply.summary, message.author.id);
         await live.finish(renderSummary(reply.summary, { details: true }));
@@ -372,17 +369,17 @@ export class Handlers {
    */
   catchUp(client: Client<true>, active: () => boolean): Promise<void> {
     this.closeGate();
-    this.catchUpsQueued++;
-    this.catchUps = this.catchUps.then(async () => {
-      try {
-        await this.readBack(client, active);
-      } catch (error) {
+    const run = this.catchUps
+      .then(() => this.readBack(client, active))
+      .catch((error: unknown) => {
         this.log.error({ err: error }, 'catching up on the signal channels failed');
-      } finally {
-        if (--this.catchUpsQueued === 0) this.openGate?.();
-      }
-    });
-    return this.catchUps;
+      })
+      .finally(() => {
+        // A newer catch-up queued behind this one keeps the gate closed until it ends.
+        if (this.catchUps === run) this.openGate?.();
+      });
+    this.catchUps = run;
+    return run;
   }
 
   private closeGate(): void {
@@ -422,7 +419,7 @@ export class Handlers {
             cache: false,
             ...(before === undefined ? {} : { before }),
           });
-          history.push(...[...batch.values()].sort((a, b) => (BigInt(a.id) > BigInt(b.id) ? -1 : 1)));
+          history.push(...[...batch.values()].sort((a, b) => byPosted(b, a)));
           const oldest = history.at(-1);
           complete = batch.size < CATCH_UP_PAGE || !oldest || oldest.createdTimestamp < since;
         }
@@ -451,7 +448,7 @@ export class Handlers {
       }
     }
     // Across channels too, in the order they were posted (snowflakes sort by time).
-    missed.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    missed.sort(byPosted);
     for (const m of missed) {
       if (!active()) return;
       try {
@@ -555,6 +552,9 @@ export function principalOf(interaction: ChatInputCommandInteraction | ButtonInt
     ...(channel && 'name' in channel && channel.name ? { chatTitle: channel.name } : {}),
   };
 }
+
+/** Oldest first: snowflake ids grow with the time a message was posted. */
+const byPosted = (a: Message, b: Message) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1);
 
 const channelName = (message: Message) =>
   'name' in message.channel ? message.channel.name : message.channelId;

@@ -79,6 +79,8 @@ export class AccountProgram {
   private entryStepped = false;
   private readonly ref: AccountRef;
   private readonly ids: string[] = [];
+  /** Rows of an earlier run this run has matched to one of its steps (resumed runs only). */
+  private readonly taken = new Set<string>();
 
   constructor(
     private readonly task: AccountTask,
@@ -102,12 +104,22 @@ export class AccountProgram {
       this.deps.log.error({ err: error, accountId: this.task.account.id }, 'account program failed');
       return this.outcome('unknown', 0, `internal: ${(error as Error).message}`);
     }
+    // A resumed run that got through settles what the earlier run left and it did not need.
+    if (this.task.resumed && outcome.kind !== 'rejected' && outcome.kind !== 'unknown') {
+      await this.settleUntaken(rows);
+    }
     // The entry was journaled up front; a gate met in the lane (max position, a failed read) means it
     // was never sent: close its row with the reason.
     const entry = rows.get(this.idFor('entry', 0));
     if (entry?.state === 'planned' && !this.entryStepped) {
       const state = outcome.kind === 'skipped' ? 'skipped' : 'rejected';
       await this.deps.writer.update([{ id: entry.id, state, reason: outcome.reason ?? 'not sent' }]);
+    }
+    // A flatten or close was journaled up front as one row per account, open until the program has
+    // been through the account: close it with how that went.
+    const flatten = rows.get(this.idFor('liquidate', 0));
+    if (flatten && !TERMINAL_STATES.has(flatten.state)) {
+      await this.deps.writer.update([{ id: flatten.id, ...flattenRowEnd(outcome) }]);
     }
     return outcome;
   }
@@ -400,6 +412,44 @@ export class AccountProgram {
     });
   }
 
+  /**
+   * A resumed run finds the account as the earlier run left it, so some of that run's unsettled
+   * steps are no longer needed (a cancel whose order is gone, a liquidation of a position already
+   * closed): settle each by what the broker has. An order found is acked, and so is a cancel whose
+   * order no longer works; anything else never reached the broker and is closed as not needed. A
+   * lookup that fails leaves the row for the next start.
+   */
+  private async settleUntaken(rows: ReadonlyMap<string, JournalEntry>): Promise<void> {
+    let working: readonly BrokerOrder[] | null = null;
+    for (const row of rows.values()) {
+      if (row.seq === 0 || this.taken.has(row.id) || TERMINAL_STATES.has(row.state)) continue;
+      let gone: boolean;
+      let orderId: string | undefined;
+      if (placesOrder(row.leg)) {
+        const found = await this.deps.broker.findOrder(this.ref, row.clientOrderId, QUERY);
+        if (!found.ok) continue;
+        orderId = found.value?.orderId;
+        gone = orderId !== undefined;
+      } else {
+        if (!working) {
+          const r = await this.deps.broker.workingOrders(this.ref, QUERY);
+          if (!r.ok) continue;
+          working = r.value;
+        }
+        gone = !working.some((o) => o.orderId === row.plan.targetOrderId);
+      }
+      await this.deps.writer.update([
+        gone
+          ? { id: row.id, state: 'acked', reason: null, ...(orderId ? { brokerOrderIds: [orderId] } : {}) }
+          : {
+              id: row.id,
+              state: 'rejected',
+              reason: 'not_at_broker: not sent before the restart; no longer needed',
+            },
+      ]);
+    }
+  }
+
   private idFor(leg: OrderLeg, seq: number): string {
     return clientOrderId(this.task.signalId, this.task.account.id, leg, seq);
   }
@@ -415,11 +465,27 @@ export class AccountProgram {
       cid: string,
     ) => Promise<{ ok: true; value: T | null; ids: string[] } | { ok: false; error: BrokerError }>,
   ): Promise<StepResult<T>> {
-    const seq = leg === 'entry' ? 0 : ++this.seq;
     if (leg === 'entry') this.entryStepped = true;
-    const cid = this.idFor(leg, seq);
+    const existing = await this.task.existing;
+    let seq = 0;
+    let row: JournalEntry | undefined;
+    if (leg === 'entry') {
+      row = existing.get(this.idFor(leg, 0));
+    } else if (this.task.resumed) {
+      // The rows are this account's alone: a step the earlier run journaled is found by what it acts
+      // on; a new one is numbered past every earlier row, so it never takes an earlier step's id.
+      row = earlierStep(existing, leg, plan, this.taken);
+      if (row) this.taken.add(row.id);
+      else {
+        for (const r of existing.values()) if (r.seq > this.seq) this.seq = r.seq;
+        seq = ++this.seq;
+      }
+    } else {
+      seq = ++this.seq;
+      row = existing.get(this.idFor(leg, seq));
+    }
+    const cid = row?.clientOrderId ?? this.idFor(leg, seq);
     const { inserter, writer, broker } = this.deps;
-    let row = (await this.task.existing).get(cid);
     if (row && isDone(row)) {
       this.ids.push(...row.brokerOrderIds);
       return { ok: true, value: null, brokerOrderIds: row.brokerOrderIds };
@@ -529,6 +595,45 @@ export class AccountProgram {
  * at the venue, so it stays unknown until reconciliation.
  */
 const SETTLED_BY_ABSENCE: ReadonlySet<string> = new Set(['Disconnected', 'ServerError', 'RateLimited']);
+
+/**
+ * How an account's flatten row ends: acked once the account is flat, otherwise with the reason. The
+ * row stands for the whole flatten; the orders it took have rows of their own.
+ */
+function flattenRowEnd(outcome: AccountOutcome): {
+  state: 'acked' | 'rejected' | 'skipped';
+  reason: string | null;
+} {
+  if (outcome.kind === 'flat') return { state: 'acked', reason: null };
+  if (outcome.kind === 'skipped') return { state: 'skipped', reason: outcome.reason };
+  const reason = outcome.reason ?? 'not flat';
+  // The order whose outcome is unknown has a row of its own, settled by reconciliation.
+  return { state: 'rejected', reason: outcome.kind === 'unknown' ? `unknown: ${reason}` : reason };
+}
+
+/**
+ * The row an earlier run of the program journaled for the same step: the same leg acting on the
+ * same order (a cancel, a resize) or, for an order placed, on the same contract. Matched by what it
+ * acts on, not by its place in the sequence: a resumed run sees the account as the earlier run left
+ * it, so it may take fewer steps, or others, in another order.
+ */
+function earlierStep(
+  rows: ReadonlyMap<string, JournalEntry>,
+  leg: OrderLeg,
+  plan: OrderPlan,
+  taken: ReadonlySet<string>,
+): JournalEntry | undefined {
+  let found: JournalEntry | undefined;
+  for (const row of rows.values()) {
+    if (row.leg !== leg || row.seq === 0 || taken.has(row.id)) continue;
+    const same =
+      plan.targetOrderId !== undefined || row.plan.targetOrderId !== undefined
+        ? row.plan.targetOrderId === plan.targetOrderId
+        : row.plan.contract === plan.contract;
+    if (same && (!found || row.seq > found.seq)) found = row;
+  }
+  return found;
+}
 
 function isDone(row: JournalEntry | undefined): boolean {
   return row !== undefined && (row.state === 'acked' || row.state === 'reconciled');

@@ -26,7 +26,13 @@ import type {
   SignalStore,
 } from './stores.js';
 import { HALT_KEY } from './stores.js';
-import { type AccountOutcome, type FanoutProgress, type FanoutSummary, summarize } from './summary.js';
+import {
+  type AccountOutcome,
+  type FanoutProgress,
+  type FanoutSummary,
+  journaledOutcome,
+  summarize,
+} from './summary.js';
 
 export interface EngineOptions {
   readonly brokers: ReadonlyMap<BrokerName, Broker>;
@@ -197,26 +203,25 @@ export class Engine {
       );
     });
 
-    // Entries and refusals are journaled up front, in one batch. Flatten orders are journaled by the
-    // program once it knows what is working.
+    // Every target account is journaled up front, in one batch: an entry's row is its order; a
+    // flatten's or a close's row stands for the account's whole flatten, whose orders the program
+    // journals once it knows what is working. A restart finds every account a fan-out did not finish.
     const entry = isEntry(envelope.signal);
     const leg = entry ? 'entry' : 'liquidate';
-    const upfront: NewJournalEntry[] = tasks
-      .filter((t) => entry || t.skip)
-      .map((t) => ({
-        signalId,
-        accountId: t.account.id,
-        clientOrderId: clientOrderId(signalId, t.account.id, leg, 0),
-        leg,
-        seq: 0,
-        state: t.failed ? 'rejected' : t.skip ? 'skipped' : 'planned',
-        plan: {
-          contract: t.contract?.name ?? accountSymbol(t.account, envelope.signal.symbol) ?? '*',
-          side: entry ? (envelope.signal.action as 'buy' | 'sell') : null,
-          quantity: t.quantity,
-        },
-        reason: t.skip,
-      }));
+    const upfront: NewJournalEntry[] = tasks.map((t) => ({
+      signalId,
+      accountId: t.account.id,
+      clientOrderId: clientOrderId(signalId, t.account.id, leg, 0),
+      leg,
+      seq: 0,
+      state: t.failed ? 'rejected' : t.skip ? 'skipped' : 'planned',
+      plan: {
+        contract: t.contract?.name ?? accountSymbol(t.account, envelope.signal.symbol) ?? '*',
+        side: entry ? (envelope.signal.action as 'buy' | 'sell') : null,
+        quantity: t.quantity,
+      },
+      reason: t.skip,
+    }));
     // The programs start reading at the broker while the journal is written; none sends before it is.
     // A failed write is rethrown below (`await write`), after the programs waiting on it have stopped.
     const write = upfront.length > 0 ? this.options.journal.insertMany(upfront) : Promise.resolve([]);
@@ -358,7 +363,14 @@ export class Engine {
       await this.writer.flush();
       resumed += tasks.length;
       if (tasks.length > 0) {
-        // The recovered accounts' outcomes; the signal's first summary was never written.
+        // The signal's first summary was never written: the recovered accounts' outcomes, and those
+        // of the accounts finished before the stop as their journal rows tell them.
+        const recovered = new Set(outcomes.map((o) => o.accountId));
+        for (const [accountId, mine] of byAccount) {
+          if (recovered.has(accountId)) continue;
+          const account = accountsById.get(accountId) ?? { id: accountId, name: accountId };
+          outcomes.push(journaledOutcome(account, mine, record.body.entry.type));
+        }
         const summary = summarize(
           { signalId, action: record.body.action, symbol: record.body.symbol, durationMs: 0 },
           outcomes,

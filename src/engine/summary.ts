@@ -1,4 +1,5 @@
 /** Outcome aggregation: one account outcome per target account, folded into a chat-ready summary. */
+import { type JournalEntry, TERMINAL_STATES } from '../domain/orders.js';
 import type { SignalAction } from '../domain/types.js';
 
 export type AccountOutcomeKind = 'filled' | 'working' | 'flat' | 'rejected' | 'skipped' | 'unknown';
@@ -86,5 +87,47 @@ export function summarize(
     unknown: n('unknown'),
     slowest,
     outcomes,
+  };
+}
+
+/**
+ * An account's outcome as its journal rows tell it, for an account a fan-out had finished before a
+ * restart (its outcome was in the memory of the process that stopped). A row not settled makes it
+ * unknown; a refused or skipped row gives its reason; otherwise an acked entry is
+ * filled (a market entry) or working (a limit entry), and a flatten leaves the account flat.
+ */
+export function journaledOutcome(
+  account: { readonly id: string; readonly name: string },
+  rows: readonly JournalEntry[],
+  entryType: 'market' | 'limit',
+): AccountOutcome {
+  const sorted = [...rows].sort((a, b) => a.seq - b.seq);
+  const head = sorted.find((r) => r.seq === 0) ?? sorted[0];
+  // Anything not settled (an unknown outcome, or a row no run could resume) leaves it unknown.
+  const unknown = sorted.find((r) => !TERMINAL_STATES.has(r.state));
+  const refused = sorted.find((r) => r.state === 'rejected' || r.state === 'skipped');
+  const entry = head?.leg === 'entry';
+  let kind: AccountOutcomeKind;
+  let reason: string | null = null;
+  if (unknown) {
+    kind = 'unknown';
+    reason = unknown.reason ?? `${unknown.state}: not settled after the restart`;
+  } else if (refused) {
+    kind = refused.state === 'skipped' ? 'skipped' : 'rejected';
+    reason = refused.reason;
+  } else if (entry) {
+    kind = entryType === 'limit' ? 'working' : 'filled';
+  } else {
+    kind = 'flat';
+  }
+  return {
+    accountId: account.id,
+    accountName: account.name,
+    kind,
+    quantity: entry && kind !== 'skipped' && kind !== 'rejected' ? head.plan.quantity : 0,
+    contract: head?.plan.contract ?? null,
+    reason,
+    brokerOrderIds: sorted.flatMap((r) => r.brokerOrderIds),
+    elapsedMs: 0,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The service in a child process for the crash test. `run` stores the accounts (first start only)
- * and executes one signal on all of them; `recover` only starts the service (start-up recovery
- * settles what a killed run left) and reports the journal. Reads its set-up from argv[3] (JSON).
+ * and executes one signal on all of them; `flatten` flattens them all; `recover` only starts the
+ * service (start-up recovery settles what a killed run left) and reports the journal and the
+ * stored summary of the flatten. Reads its set-up from argv[3] (JSON).
  */
 import { readFileSync } from 'node:fs';
 import { createApp, createLogger, loadConfig } from '../../src/index.js';
@@ -14,6 +15,7 @@ interface Setup {
 }
 
 const mode = process.argv[2];
+const FLATTEN_KEY = 'crash-test-flatten';
 const setup = JSON.parse(readFileSync(process.argv[3]!, 'utf8')) as Setup;
 const config = loadConfig({
   DATA_DIR: setup.dataDir,
@@ -59,9 +61,26 @@ if (mode === 'run') {
     },
   );
   process.stdout.write(`DONE ${reply.kind}\n`);
+} else if (mode === 'flatten') {
+  process.stdout.write('READY\n');
+  const admin = { platform: 'discord' as const, userId: '1' };
+  // Flattening every account asks first; the admin says yes.
+  const asked = await app.commands.runText(admin, '/flatten all account=all');
+  if (asked.kind !== 'confirm') throw new Error(`expected a confirmation, got ${asked.kind}`);
+  const reply = await app.commands.confirm(admin, asked.token, { dedupKey: FLATTEN_KEY });
+  process.stdout.write(`DONE ${reply.kind}\n`);
 } else {
   const open = await app.stores.journal.listNonTerminal();
-  process.stdout.write(`RECOVERED ${JSON.stringify({ open: open.length })}\n`);
+  const flatten = await app.stores.signals.findByDedupKey(FLATTEN_KEY);
+  const summary = flatten?.summary as { accounts?: number; flat?: number } | null | undefined;
+  process.stdout.write(
+    `RECOVERED ${JSON.stringify({
+      open: open.length,
+      ...(flatten
+        ? { flatten: { status: flatten.status, accounts: summary?.accounts, flat: summary?.flat } }
+        : {}),
+    })}\n`,
+  );
 }
 await app.close();
 process.exit(0);

@@ -378,4 +378,71 @@ describe('recovery of signals a stopped process left behind', () => {
     expect(t.app.exchange.allOrders()).toEqual([]);
     expect(t.logs.lines.slice(before).filter((l) => /account program failed/.test(l))).toEqual([]);
   });
+
+  it('a flatten resumed after a stop cancels what the stopped run had not, matching its steps by the order they act on', async () => {
+    const { clientOrderId } = await import('../../../src/domain/orders.js');
+    const principal = { platform: 'telegram' as const, userId: '4004' };
+    const accountId = trader.accountIds[1]!;
+    const account = (await t.app.stores.accounts.listAll()).find((a) => a.id === accountId)!;
+    const entry = await t.app.commands.runText(principal, `/buy MNQ 1 tp=20 sl=10 account=${account.name}`);
+    expect(entry).toMatchObject({ kind: 'fanout', summary: { filled: 1 } });
+    const working = () =>
+      t.app.exchange
+        .orders(account.brokerAccountId)
+        .filter((o) => o.status === 'working' || o.status === 'pending');
+    const tp = working().find((o) => o.type === 'limit')!;
+    const sl = working().find((o) => o.type === 'stop')!;
+    const contract = t.app.exchange.positions(account.brokerAccountId)[0]!.contract;
+
+    // A flatten a stopped process had begun: its first cancel (the take-profit) went through, its
+    // second (the stop) was journaled and may not have been sent.
+    const { signal } = await t.app.stores.signals.insertIfNew({
+      dedupKey: 'flatten-stopped-1',
+      source: 'command',
+      principal,
+      body: { action: 'flatten', symbol: null, quantity: 0, entry: { type: 'market' }, target: {} },
+    });
+    await t.app.stores.signals.setStatus(signal.id, 'executing');
+    t.app.exchange.cancelOrder(account.brokerAccountId, tp.id);
+    const cancel = (seq: number, orderId: string) => ({
+      signalId: signal.id,
+      accountId,
+      clientOrderId: clientOrderId(signal.id, accountId, 'cancel', seq),
+      leg: 'cancel' as const,
+      seq,
+      plan: { contract, side: null, quantity: 1, targetOrderId: orderId },
+    });
+    const [, done] = await t.app.stores.journal.insertMany([
+      {
+        signalId: signal.id,
+        accountId,
+        clientOrderId: clientOrderId(signal.id, accountId, 'liquidate', 0),
+        leg: 'liquidate',
+        seq: 0,
+        state: 'planned',
+        plan: { contract: '*', side: null, quantity: 0 },
+      },
+      { ...cancel(1, tp.id), state: 'planned' },
+      { ...cancel(2, sl.id), state: 'planned' },
+    ]);
+    await t.app.stores.journal.updateMany([{ id: done!.id, state: 'acked', brokerOrderIds: [tp.id] }]);
+
+    const accounts = new Map((await t.app.stores.accounts.listAll()).map((a) => [a.id, a]));
+    expect(await laterEngine(t, 1_000).recover(accounts)).toEqual({ resumed: 1, expired: 0 });
+    expect(working()).toEqual([]);
+    expect(t.app.exchange.positions(account.brokerAccountId).filter((p) => p.netQuantity !== 0)).toEqual([]);
+    const rows = await t.app.stores.journal.listBySignal(signal.id);
+    expect(rows.filter((r) => r.state !== 'acked')).toEqual([]);
+    // The stop's cancel is the stopped run's second row, not a new one; the liquidation is new.
+    expect(rows.map((r) => r.clientOrderId).sort()).toEqual(
+      [cancel(1, tp.id), cancel(2, sl.id)]
+        .map((c) => c.clientOrderId)
+        .concat(
+          clientOrderId(signal.id, accountId, 'liquidate', 0),
+          clientOrderId(signal.id, accountId, 'liquidate', 3),
+        )
+        .sort(),
+    );
+    expect((await t.app.stores.signals.get(signal.id))?.summary).toMatchObject({ accounts: 1, flat: 1 });
+  });
 });

@@ -9,7 +9,7 @@
 import type { Broker, BrokerResult, ContractInfo } from '../brokers/broker.js';
 import type { Clock } from '../domain/clock.js';
 import type { JournalEntry } from '../domain/orders.js';
-import { clientOrderId, placesOrder } from '../domain/orders.js';
+import { clientOrderId, placesOrder, TERMINAL_STATES } from '../domain/orders.js';
 import { gate, isEntry, mapSymbol, sizeFor } from '../domain/sizing.js';
 import { parseSymbol } from '../domain/symbols.js';
 import { type Account, type BrokerName, SIGNAL_FRESH_MS, type SignalEnvelope } from '../domain/types.js';
@@ -319,7 +319,10 @@ export class Engine {
     const { journal, signals, log, clock } = this.options;
     await this.failInterrupted();
     const open = await journal.listNonTerminal();
-    if (open.length === 0) return { resumed: 0, expired: 0 };
+    if (open.length === 0) {
+      await this.finishUnsummarized(accountsById);
+      return { resumed: 0, expired: 0 };
+    }
     const bySignal = groupBy(open, (row) => row.signalId);
     let resumed = 0;
     let expired = 0;
@@ -379,7 +382,39 @@ export class Engine {
       }
       log.info({ signalId, accounts: tasks.length }, 'recovered unfinished fan-out');
     }
+    await this.finishUnsummarized(accountsById);
     return { resumed, expired };
+  }
+
+  /**
+   * Signals whose every journal row is settled but whose summary a stopped process never wrote (it
+   * stopped after the last account's answer): they are marked done with the summary their rows tell,
+   * so a repeated delivery, the dashboard and the chat see how they ended.
+   */
+  private async finishUnsummarized(accountsById: ReadonlyMap<string, Account>): Promise<void> {
+    const { journal, signals, log } = this.options;
+    for (const record of await signals.recentHeads(500)) {
+      // An executing signal has no summary yet: it is written with `done`.
+      if (record.status !== 'executing') continue;
+      const rows = await journal.listBySignal(record.id);
+      if (rows.length === 0 || rows.some((r) => !TERMINAL_STATES.has(r.state))) continue;
+      const outcomes = [...groupBy(rows, (r) => r.accountId)].map(([accountId, mine]) =>
+        journaledOutcome(
+          accountsById.get(accountId) ?? { id: accountId, name: accountId },
+          mine,
+          record.body.entry.type,
+        ),
+      );
+      const summary = summarize(
+        { signalId: record.id, action: record.body.action, symbol: record.body.symbol, durationMs: 0 },
+        outcomes,
+      );
+      await signals.setStatus(record.id, 'done', summary);
+      log.info(
+        { signalId: record.id, accounts: outcomes.length },
+        'finished a fan-out whose summary was never written',
+      );
+    }
   }
 
   /**
@@ -430,7 +465,7 @@ export class Engine {
   private async failInterrupted(): Promise<void> {
     const { signals, journal, log, clock } = this.options;
     const now = clock.now().getTime();
-    for (const record of await signals.recent(500)) {
+    for (const record of await signals.recentHeads(500)) {
       if (record.status !== 'received' && record.status !== 'executing') continue;
       // A young one may belong to another instance sharing the database, still resolving contracts.
       if (now - record.createdAt.getTime() < 30_000) continue;

@@ -48,7 +48,7 @@ export interface ReconcileAccount extends Account {
   readonly createdAt: Date;
 }
 
-/** A signal as listed newest first; `SignalsRepository.recent` satisfies it. */
+/** A signal as listed newest first; `SignalsRepository.recentHeads` satisfies it. */
 export interface RecentSignal {
   readonly id: string;
   readonly dedupKey: string;
@@ -62,7 +62,7 @@ export interface ReconcileStores {
   readonly accounts: {
     listAll(options?: { enabledOnly?: boolean }): Promise<readonly ReconcileAccount[]>;
   };
-  readonly signals: SignalStore & { recent(limit: number): Promise<readonly RecentSignal[]> };
+  readonly signals: SignalStore & { recentHeads(limit: number): Promise<readonly RecentSignal[]> };
   readonly journal: JournalStore;
   readonly audit: {
     record(event: {
@@ -356,7 +356,8 @@ class JournalIndex {
   ) {}
 
   async refresh(now: Date): Promise<void> {
-    const recent = await this.stores.signals.recent(this.lookbackSignals);
+    // Heads only: the scan runs every cycle, and each summary of a 10,000-account fan-out is megabytes.
+    const recent = await this.stores.signals.recentHeads(this.lookbackSignals);
     const horizon = now.getTime() - this.lookbackMs;
     const keep = new Set<string>();
     let oldest = Number.POSITIVE_INFINITY;
@@ -382,7 +383,7 @@ class JournalIndex {
 
   /** Pick up signals that arrived since the last refresh (a fan-out starting mid-cycle). */
   async refreshHead(): Promise<void> {
-    for (const s of await this.stores.signals.recent(3)) await this.load(s);
+    for (const s of await this.stores.signals.recentHeads(3)) await this.load(s);
     this.rebuild();
   }
 

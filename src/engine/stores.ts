@@ -31,7 +31,15 @@ export interface SignalStore {
   findByDedupKey(dedupKey: string): Promise<SignalRecord | null>;
   /** The newest signals first. */
   recent(limit: number): Promise<SignalRecord[]>;
+  /**
+   * The newest signals first, without their summaries: a 10,000-account summary runs to megabytes,
+   * and scans that only need a signal's status and body must not read hundreds of them.
+   */
+  recentHeads(limit: number): Promise<SignalHead[]>;
 }
+
+/** A signal without its summary. */
+export type SignalHead = Omit<SignalRecord, 'summary'>;
 
 export interface NewJournalEntry {
   readonly signalId: string;

@@ -1,4 +1,4 @@
-import { desc, eq, sql } from 'drizzle-orm';
+import { desc, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { Principal, Signal, SignalSource } from '../../domain/types.js';
 import type { Db } from '../client.js';
 import { signals } from '../schema/index.js';
@@ -90,5 +90,12 @@ export class SignalsRepository {
   async recent(limit: number): Promise<SignalRecord[]> {
     const rows = await this.#db.select().from(signals).orderBy(desc(signals.id)).limit(limit);
     return rows.map(toSignal);
+  }
+
+  /** The latest signals, newest first, without their summaries (megabytes each at 10,000 accounts). */
+  async recentHeads(limit: number): Promise<Omit<SignalRecord, 'summary'>[]> {
+    const { summary: _, ...head } = getTableColumns(signals);
+    const rows = await this.#db.select(head).from(signals).orderBy(desc(signals.id)).limit(limit);
+    return rows.map((row) => ({ ...row, id: idString(row.id) }));
   }
 }

@@ -379,6 +379,46 @@ describe('recovery of signals a stopped process left behind', () => {
     expect(t.logs.lines.slice(before).filter((l) => /account program failed/.test(l))).toEqual([]);
   });
 
+  it('a signal whose every row was settled but whose summary was never written is finished from its rows', async () => {
+    const { clientOrderId } = await import('../../../src/domain/orders.js');
+    const principal = { platform: 'telegram' as const, userId: '4004' };
+    const { signal } = await t.app.stores.signals.insertIfNew({
+      dedupKey: 'unsummarized-1',
+      source: 'command',
+      principal,
+      body: { action: 'buy', symbol: 'MNQ', quantity: 1, entry: { type: 'market' }, target: {} },
+    });
+    await t.app.stores.signals.setStatus(signal.id, 'executing');
+    const [a, b] = trader.accountIds as [string, string];
+    const row = (accountId: string) => ({
+      signalId: signal.id,
+      accountId,
+      clientOrderId: clientOrderId(signal.id, accountId, 'entry', 0),
+      leg: 'entry' as const,
+      seq: 0,
+      plan: { contract: 'MNQZ6', side: 'buy' as const, quantity: 1 },
+    });
+    const [filled] = await t.app.stores.journal.insertMany([
+      { ...row(a), state: 'planned' },
+      { ...row(b), state: 'skipped', reason: 'max_position: 3 would exceed 2' },
+    ]);
+    await t.app.stores.journal.updateMany([{ id: filled!.id, state: 'acked', brokerOrderIds: ['77'] }]);
+
+    const accounts = new Map((await t.app.stores.accounts.listAll()).map((x) => [x.id, x]));
+    expect(await laterEngine(t, 1_000).recover(accounts)).toEqual({ resumed: 0, expired: 0 });
+    const record = await t.app.stores.signals.get(signal.id);
+    expect(record?.status).toBe('done');
+    expect(record?.summary).toMatchObject({
+      accounts: 2,
+      filled: 1,
+      skipped: [{ reason: 'max_position', count: 1 }],
+      outcomes: expect.arrayContaining([
+        expect.objectContaining({ accountId: a, kind: 'filled', quantity: 1, brokerOrderIds: ['77'] }),
+      ]),
+    });
+    expect(t.app.exchange.allOrders()).toEqual([]);
+  });
+
   it('a flatten resumed after a stop cancels what the stopped run had not, matching its steps by the order they act on', async () => {
     const { clientOrderId } = await import('../../../src/domain/orders.js');
     const principal = { platform: 'telegram' as const, userId: '4004' };

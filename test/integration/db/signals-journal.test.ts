@@ -82,6 +82,25 @@ describe.each(testDrivers())('SignalsRepository on %s', (driver) => {
     }
     expect((await repos.signals.recent(2)).map((s) => s.dedupKey)).toEqual(['c', 'b']);
   });
+
+  it('lists recent signals without their summaries for scans that need only status and body', async () => {
+    for (const key of ['a', 'b']) {
+      const { signal } = await repos.signals.insertIfNew({
+        dedupKey: key,
+        source: 'alert',
+        principal,
+        body: marketBuy,
+      });
+      await repos.signals.setStatus(signal.id, 'done', { accounts: 1, outcomes: [{ accountId: '1' }] });
+    }
+    const heads = await repos.signals.recentHeads(5);
+    expect(heads.map((s) => [s.dedupKey, s.status, s.body])).toEqual([
+      ['b', 'done', marketBuy],
+      ['a', 'done', marketBuy],
+    ]);
+    for (const head of heads) expect(head).not.toHaveProperty('summary');
+    expect((await repos.signals.recent(1))[0]?.summary).toMatchObject({ accounts: 1 });
+  });
 });
 
 describe.each(testDrivers())('JournalRepository on %s', (driver) => {

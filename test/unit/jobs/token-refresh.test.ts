@@ -258,6 +258,7 @@ describe('the token refresh schedule', () => {
       accounts: { listAll: empty },
       signals: {
         recent: empty,
+        recentHeads: empty,
         insertIfNew: async () => {
           throw new Error('unused');
         },

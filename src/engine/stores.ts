@@ -29,8 +29,6 @@ export interface SignalStore {
   setStatus(id: string, status: SignalStatus, summary?: unknown): Promise<unknown>;
   get(id: string): Promise<SignalRecord | null>;
   findByDedupKey(dedupKey: string): Promise<SignalRecord | null>;
-  /** The newest signals first. */
-  recent(limit: number): Promise<SignalRecord[]>;
   /**
    * The newest signals first, without their summaries: a 10,000-account summary runs to megabytes,
    * and scans that only need a signal's status and body must not read hundreds of them.

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AccountPatch } from '../db/repositories/accounts.js';
+import type { SignalHead } from '../db/repositories/signals.js';
 import type { AccountRecord, SignalRecord } from '../db/repositories/types.js';
 import type { Clock } from '../domain/clock.js';
 import type { FanoutSummary } from '../engine/summary.js';
@@ -436,16 +437,39 @@ function toRow(record: SignalRecord, scope: Scope): SignalRowData | null {
 }
 
 async function recentRows(stores: HttpStores, scope: Scope): Promise<SignalRowData[]> {
-  // Others see only signals that reached their accounts; read further back to fill the page.
-  const records = await stores.signals.recent(scope.admin ? RECENT_SIGNALS : RECENT_SIGNALS * 4);
+  // Lists never read whole summaries (megabytes each at 10,000 accounts): an admin's rows show the
+  // stored totals; anyone else sees the signals that reached their accounts, counted over those
+  // accounts' outcomes, which the database picks out of each summary.
+  if (scope.admin) {
+    const heads = await stores.signals.recentHeads(RECENT_SIGNALS);
+    return heads.map((h) =>
+      listedRow(h, h.totals ? ({ ...h.totals, outcomes: [] } as unknown as FanoutSummary) : null),
+    );
+  }
+  const mine = [...scope.accountIds];
+  const ids = await stores.journal.signalsOf(mine, RECENT_SIGNALS);
   const rows: SignalRowData[] = [];
-  for (const record of records) {
-    const row = toRow(record, scope);
-    if (!row || (!scope.admin && !row.summary)) continue;
-    rows.push(row);
-    if (rows.length === RECENT_SIGNALS) break;
+  for (const record of await stores.signals.withOutcomesOf(ids, mine)) {
+    if (!record.totals) continue;
+    const summary = visibleSummary(
+      { ...record.totals, outcomes: record.outcomes } as unknown as FanoutSummary,
+      scope,
+    );
+    if (summary) rows.push(listedRow(record, summary));
   }
   return rows;
+}
+
+function listedRow(head: SignalHead, summary: FanoutSummary | null): SignalRowData {
+  return {
+    id: head.id,
+    at: head.createdAt,
+    source: head.source,
+    principal: head.principal,
+    signal: head.body,
+    status: head.status,
+    summary,
+  };
 }
 
 async function credentialsPage(deps: DashboardDeps, viewer: Viewer, csrf: string) {

@@ -33,8 +33,8 @@ export interface HttpStores {
     'get' | 'list' | 'create' | 'delete' | 'mergeSecret' | 'setState'
   >;
   readonly channels: Pick<ChannelsRepository, 'get' | 'list' | 'isProvider'>;
-  readonly signals: Pick<SignalsRepository, 'get' | 'recent' | 'findByDedupKey'>;
-  readonly journal: Pick<JournalRepository, 'listBySignal' | 'countsByState'>;
+  readonly signals: Pick<SignalsRepository, 'get' | 'recentHeads' | 'withOutcomesOf' | 'findByDedupKey'>;
+  readonly journal: Pick<JournalRepository, 'listBySignal' | 'countsByState' | 'signalsOf'>;
   readonly audit: Pick<AuditRepository, 'record'>;
   readonly webhookSources: Pick<
     WebhookSourcesRepository,

@@ -219,7 +219,7 @@ describe('the Discord bot', () => {
       [traderUser, 'halt', { reason: 'lunch' }, /Not allowed \(admin_only\): \/halt is for admins only/],
     ];
     const orders = t.app.exchange.allOrders().length;
-    const signals = (await t.app.stores.signals.recent(1000)).length;
+    const signals = (await t.app.stores.signals.recentHeads(1000)).length;
     for (const [user, command, options, expected] of cases) {
       const handle = run(user, command, options);
       const reply = await settled(fake, handle);
@@ -230,7 +230,7 @@ describe('the Discord bot', () => {
       expect(fake.interactionMessages(handle)).toHaveLength(1);
     }
     expect(t.app.exchange.allOrders().length).toBe(orders);
-    expect((await t.app.stores.signals.recent(1000)).length).toBe(signals);
+    expect((await t.app.stores.signals.recentHeads(1000)).length).toBe(signals);
     expect((await t.app.engine.halted()).halted).toBe(false);
   });
 
@@ -469,7 +469,7 @@ describe('the Discord bot', () => {
     '%s gets a private error naming the problem and nothing is executed',
     async (_what, options, problem) => {
       const orders = t.app.exchange.allOrders().length;
-      const signals = (await t.app.stores.signals.recent(1000)).length;
+      const signals = (await t.app.stores.signals.recentHeads(1000)).length;
       const handle = run(traderUser, 'buy', options);
       const reply = await settled(fake, handle);
       expect(reply.content).toMatch(/^✗ /);
@@ -477,7 +477,7 @@ describe('the Discord bot', () => {
       expect(reply.flags & EPHEMERAL).toBe(EPHEMERAL);
       expect(fake.interactionMessages(handle)).toHaveLength(1);
       expect(t.app.exchange.allOrders().length).toBe(orders);
-      expect((await t.app.stores.signals.recent(1000)).length).toBe(signals);
+      expect((await t.app.stores.signals.recentHeads(1000)).length).toBe(signals);
     },
   );
 

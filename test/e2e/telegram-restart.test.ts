@@ -136,7 +136,7 @@ describe('the Telegram inbox across restarts', () => {
     const update = { ...fake.command(floor, dana.tg, '/buy MNQ 1 tp=20 sl=10'), update_id: 7001 } as Update;
     // What the stopped process left: the update recorded (so Telegram was told to forget it), no outcome.
     expect(await t.app.stores.inbox.record(INBOX, 7001, update, new Date())).toBe(true);
-    const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
+    const signalsBefore = (await t.app.stores.signals.recentHeads(1000)).length;
 
     await restart();
     await logLine('running a telegram update taken before the restart', 7001);
@@ -150,7 +150,7 @@ describe('the Telegram inbox across restarts', () => {
     fake.pushUpdate(update);
     await logLine('telegram update dropped: recorded before', 7001);
     expect(netPositions(t.app, dana.user.brokerAccountIds)).toEqual([1, 1]);
-    expect((await t.app.stores.signals.recent(1000)).length).toBe(signalsBefore + 1);
+    expect((await t.app.stores.signals.recentHeads(1000)).length).toBe(signalsBefore + 1);
   });
 
   it('answers a recorded command that waited past the window instead of running it, and leaves chatter alone', async () => {
@@ -167,7 +167,7 @@ describe('the Telegram inbox across restarts', () => {
     } as Update;
     await t.app.stores.inbox.record(INBOX, 8_000_002, buy, old);
     await t.app.stores.inbox.record(INBOX, 8_000_003, chatter, old);
-    const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
+    const signalsBefore = (await t.app.stores.signals.recentHeads(1000)).length;
 
     await restart();
     const answer = await lateAnswer(5);
@@ -175,7 +175,7 @@ describe('the Telegram inbox across restarts', () => {
     await logLine('telegram update handled', 8_000_003);
     expect(fake.botMessages(floor.id).filter((m) => m.replyTo === messageId(chatter))).toEqual([]);
     expect(netPositions(t.app, eli.user.brokerAccountIds)).toEqual([0]);
-    expect((await t.app.stores.signals.recent(1000)).length).toBe(signalsBefore);
+    expect((await t.app.stores.signals.recentHeads(1000)).length).toBe(signalsBefore);
     expect(await t.app.stores.inbox.pending(INBOX)).toEqual([]);
   });
 
@@ -183,7 +183,7 @@ describe('the Telegram inbox across restarts', () => {
     await restart();
     const fay = await trader(3004, 'Fay', 1);
     const sentAt = Math.floor((Date.now() - SIGNAL_FRESH_MS) / 1000) - 9 * 60;
-    const signalsBefore = (await t.app.stores.signals.recent(1000)).length;
+    const signalsBefore = (await t.app.stores.signals.recentHeads(1000)).length;
     const [buy, chatter] = fake.pushUpdate(
       fake.command(floor, fay.tg, '/buy MNQ 1', { date: sentAt }),
       fake.message(floor, fay.tg, 'anyone around?', { date: sentAt }),
@@ -193,7 +193,7 @@ describe('the Telegram inbox across restarts', () => {
     await logLine('telegram update handled', chatter!.update_id);
     expect(fake.botMessages(floor.id).filter((m) => m.replyTo === messageId(chatter!))).toEqual([]);
     expect(netPositions(t.app, fay.user.brokerAccountIds)).toEqual([0]);
-    expect((await t.app.stores.signals.recent(1000)).length).toBe(signalsBefore);
+    expect((await t.app.stores.signals.recentHeads(1000)).length).toBe(signalsBefore);
 
     // A message sent now still runs.
     fake.pushUpdate(fake.command(floor, fay.tg, '/buy MNQ 1'));

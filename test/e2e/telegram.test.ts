@@ -62,7 +62,7 @@ describe('the Telegram bot over long polling', () => {
 
   const workingOrders = (brokerAccountId: string) =>
     t.app.exchange.orders(brokerAccountId).filter((o) => o.status === 'working');
-  const signalCount = async () => (await t.app.stores.signals.recent(1000)).length;
+  const signalCount = async () => (await t.app.stores.signals.recentHeads(1000)).length;
 
   beforeAll(async () => {
     t = await startTestApp('pglite', { PUBLIC_URL: 'http://127.0.0.1:9' });

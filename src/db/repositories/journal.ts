@@ -1,4 +1,4 @@
-import { asc, count, eq, inArray, type SQL, sql } from 'drizzle-orm';
+import { asc, count, desc, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { type JournalEntry, ORDER_STATES, type OrderState, TERMINAL_STATES } from '../../domain/orders.js';
 import type { Db } from '../client.js';
 import { orderJournal } from '../schema/index.js';
@@ -137,6 +137,19 @@ export class JournalRepository {
   /** Entries still planned, sending or unknown: what crash recovery must settle, oldest first. */
   async listNonTerminal(): Promise<JournalEntry[]> {
     return this.#list(inArray(orderJournal.state, [...NON_TERMINAL_STATES]), 'id');
+  }
+
+  /** The newest signals with an entry for any of these accounts, newest first (ids). */
+  async signalsOf(accountIds: readonly string[], limit: number): Promise<string[]> {
+    const keys = accountIds.map(parseId).filter((k): k is bigint => k !== null);
+    if (keys.length === 0) return [];
+    const rows = await this.#db
+      .selectDistinct({ signalId: orderJournal.signalId })
+      .from(orderJournal)
+      .where(inArray(orderJournal.accountId, keys))
+      .orderBy(desc(orderJournal.signalId))
+      .limit(limit);
+    return rows.map((r) => idString(r.signalId));
   }
 
   /** Whether the signal has any entry (one index probe, no rows read). */

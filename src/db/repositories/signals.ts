@@ -1,4 +1,4 @@
-import { desc, eq, getTableColumns, sql } from 'drizzle-orm';
+import { desc, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
 import type { Principal, Signal, SignalSource } from '../../domain/types.js';
 import type { Db } from '../client.js';
 import { signals } from '../schema/index.js';
@@ -8,6 +8,17 @@ import { FINISHED_SIGNAL_STATUSES, type SignalRecord, type SignalStatus } from '
 type SignalRow = typeof signals.$inferSelect;
 
 const toSignal = (row: SignalRow): SignalRecord => ({ ...row, id: idString(row.id) });
+
+/** A signal without its summary: its totals stand in for it in lists. */
+export type SignalHead = Omit<SignalRecord, 'summary'>;
+
+const { summary: _summary, ...HEAD } = getTableColumns(signals);
+
+/** A summary without its per-account outcomes. */
+function totalsOf(summary: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const { outcomes: _outcomes, ...totals } = summary;
+  return totals;
+}
 
 export interface NewSignal {
   readonly dedupKey: string;
@@ -78,7 +89,7 @@ export class SignalsRepository {
       .update(signals)
       .set({
         status,
-        ...(summary !== undefined ? { summary: { ...summary } } : {}),
+        ...(summary !== undefined ? { summary: { ...summary }, totals: totalsOf(summary) } : {}),
         finishedAt: FINISHED_SIGNAL_STATUSES.has(status) ? sql`now()` : null,
       })
       .where(eq(signals.id, key))
@@ -86,16 +97,39 @@ export class SignalsRepository {
     return rows.length > 0;
   }
 
-  /** The latest signals, newest first. */
-  async recent(limit: number): Promise<SignalRecord[]> {
-    const rows = await this.#db.select().from(signals).orderBy(desc(signals.id)).limit(limit);
-    return rows.map(toSignal);
+  /**
+   * The latest signals, newest first, without their summaries (megabytes each at 10,000 accounts);
+   * their totals stand in for lists.
+   */
+  async recentHeads(limit: number): Promise<SignalHead[]> {
+    const rows = await this.#db.select(HEAD).from(signals).orderBy(desc(signals.id)).limit(limit);
+    return rows.map((row) => ({ ...row, id: idString(row.id) }));
   }
 
-  /** The latest signals, newest first, without their summaries (megabytes each at 10,000 accounts). */
-  async recentHeads(limit: number): Promise<Omit<SignalRecord, 'summary'>[]> {
-    const { summary: _, ...head } = getTableColumns(signals);
-    const rows = await this.#db.select(head).from(signals).orderBy(desc(signals.id)).limit(limit);
-    return rows.map((row) => ({ ...row, id: idString(row.id) }));
+  /**
+   * Some signals without their summaries, newest first, each with the outcomes of the given
+   * accounts only: what one trader's view of a 10,000-account fan-out needs, picked out by the
+   * database instead of reading the whole summary.
+   */
+  async withOutcomesOf(
+    ids: readonly string[],
+    accountIds: readonly string[],
+  ): Promise<(SignalHead & { readonly outcomes: readonly Record<string, unknown>[] })[]> {
+    const keys = ids.map(parseId).filter((k): k is bigint => k !== null);
+    if (keys.length === 0 || accountIds.length === 0) return [];
+    const mine = sql.join(
+      accountIds.map((a) => sql`${a}`),
+      sql`, `,
+    );
+    const outcomes = sql<Record<string, unknown>[] | null>`(
+      select json_agg(o) from json_array_elements(${signals.summary} -> 'outcomes') as o
+      where o ->> 'accountId' in (${mine})
+    )`;
+    const rows = await this.#db
+      .select({ ...HEAD, outcomes })
+      .from(signals)
+      .where(inArray(signals.id, keys))
+      .orderBy(desc(signals.id));
+    return rows.map((row) => ({ ...row, id: idString(row.id), outcomes: row.outcomes ?? [] }));
   }
 }

@@ -127,6 +127,8 @@ export interface SignalRecord {
   readonly body: Signal;
   readonly status: SignalStatus;
   readonly summary: Readonly<Record<string, unknown>> | null;
+  /** The summary without its per-account outcomes; null while the summary is. */
+  readonly totals: Readonly<Record<string, unknown>> | null;
   readonly createdAt: Date;
   readonly finishedAt: Date | null;
 }

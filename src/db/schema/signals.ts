@@ -26,6 +26,11 @@ export const signals = pgTable(
      * written and read whole, and a 10,000-account summary (1.7 MB) is stored about three times faster as text.
      */
     summary: json('summary').$type<Record<string, unknown>>(),
+    /**
+     * The summary without its per-account outcomes, written with it: what a list of signals shows,
+     * kilobytes where the summary of a 10,000-account fan-out is megabytes.
+     */
+    totals: json('totals').$type<Record<string, unknown>>(),
     /** When it was received (UTC). */
     createdAt: instant('created_at').notNull().defaultNow(),
     /** When it reached done, rejected or failed (UTC); null before. */

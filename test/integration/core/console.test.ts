@@ -108,11 +108,11 @@ describe.each(testDrivers())('the console on %s', (driver) => {
     ['/frobnicate', /unknown command/i],
   ])('%s gets a usage error naming the problem and nothing is executed', async (line, problem) => {
     const orders = t.app.exchange.allOrders().length;
-    const signals = (await t.app.stores.signals.recent(1000)).length;
+    const signals = (await t.app.stores.signals.recentHeads(1000)).length;
     const text = await type(line, /✗ .*\n/);
     expect(text).toMatch(problem);
     expect(t.app.exchange.allOrders().length).toBe(orders);
-    expect((await t.app.stores.signals.recent(1000)).length).toBe(signals);
+    expect((await t.app.stores.signals.recentHeads(1000)).length).toBe(signals);
   });
 });
 
@@ -142,14 +142,14 @@ describe.each(testDrivers())('the command layer on %s', (driver) => {
     await t.app.stores.users.ensureIdentityUser('telegram', '515151', 'new member', []);
     const roleless = { platform: 'telegram' as const, userId: '515151' };
     const orders = t.app.exchange.allOrders().length;
-    const signals = (await t.app.stores.signals.recent(1000)).length;
+    const signals = (await t.app.stores.signals.recentHeads(1000)).length;
     const a = await t.app.commands.runText(stranger, '/buy MNQ 1 tp=20 sl=10');
     const b = await t.app.commands.runText(roleless, '/buy MNQ 1 tp=20 sl=10');
     expect(a).toMatchObject({ kind: 'denied', denial: { code: 'unknown_user' } });
     expect(b).toMatchObject({ kind: 'denied', denial: { code: 'no_role' } });
     if (b.kind === 'denied') expect(b.denial.message).toMatch(/no role/);
     expect(t.app.exchange.allOrders().length).toBe(orders);
-    expect((await t.app.stores.signals.recent(1000)).length).toBe(signals);
+    expect((await t.app.stores.signals.recentHeads(1000)).length).toBe(signals);
   });
 
   it('a trader targets only their own accounts; an admin-only command is refused', async () => {

@@ -244,7 +244,7 @@ describe('alert deduplication', () => {
     const parsed = parseAlert(JSON.stringify(alert));
     if (!parsed.ok) throw new Error(parsed.error.message);
     const before = trader.brokerAccountIds.map((id) => net(t, id));
-    const signals = (await t.app.stores.signals.recent(1000)).length;
+    const signals = (await t.app.stores.signals.recentHeads(1000)).length;
     const stale = new Date(Date.now() - SIGNAL_FRESH_MS - 60_000);
     const late = await t.app.commands.ownSignal(principal, parsed.value, {
       dedupKey: 'late-1',
@@ -254,7 +254,7 @@ describe('alert deduplication', () => {
     expect(late).toMatchObject({ kind: 'error', code: 'late' });
     expect(late.kind === 'error' && late.message).toMatch(/^Not executed: this is 2 min old/);
     expect(trader.brokerAccountIds.map((id) => net(t, id))).toEqual(before);
-    expect((await t.app.stores.signals.recent(1000)).length).toBe(signals);
+    expect((await t.app.stores.signals.recentHeads(1000)).length).toBe(signals);
 
     // Executed while fresh, then delivered again late: a repeat, not a refusal.
     const fresh = await t.app.commands.ownSignal(principal, parsed.value, {

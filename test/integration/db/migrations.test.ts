@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, ping } from '../../../src/db/index.js';
-import { accounts, userRoles, users } from '../../../src/db/schema/index.js';
+import { accounts, signals, userRoles, users } from '../../../src/db/schema/index.js';
 import { openTestDb, rowsOf, type TestDb, testDrivers } from '../../helpers/db.js';
 
 /** How many migrations drizzle-kit has generated: each must be recorded exactly once. */
@@ -34,6 +34,28 @@ describe.each(testDrivers())('migrations on %s', (driver) => {
     await expect(
       t.db.insert(accounts).values({ credentialId: 999n, ownerUserId: 1n, brokerAccountId: 'x', name: 'x' }),
     ).rejects.toThrow();
+  });
+
+  it('fills in the totals of summaries stored before signals had them', async () => {
+    const [signal] = await t.db
+      .insert(signals)
+      .values({
+        dedupKey: 'before-totals',
+        source: 'command',
+        principal: { platform: 'console', userId: 'x' },
+        body: { action: 'flatten', symbol: null, quantity: 0, entry: { type: 'market' }, target: {} },
+        status: 'done',
+        summary: { accounts: 2, flat: 2, outcomes: [{ accountId: '1' }, { accountId: '2' }] },
+      })
+      .returning();
+    const migration = readFileSync(
+      new URL('../../../src/db/migrations/0005_signal_totals.sql', import.meta.url),
+      'utf8',
+    );
+    const backfill = migration.split('--> statement-breakpoint')[1]!;
+    await t.db.execute(sql.raw(backfill));
+    const [row] = await t.db.select().from(signals).where(eq(signals.id, signal!.id));
+    expect(row?.totals).toEqual({ accounts: 2, flat: 2 });
   });
 
   it('enforces check constraints on vocabulary columns', async () => {

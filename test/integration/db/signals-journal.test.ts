@@ -42,7 +42,7 @@ describe.each(testDrivers())('SignalsRepository on %s', (driver) => {
     expect(second.created).toBe(false);
     expect(second.signal.id).toBe(first.signal.id);
     expect(second.signal.body.quantity).toBe(2);
-    expect(await repos.signals.recent(10)).toHaveLength(1);
+    expect(await repos.signals.recentHeads(10)).toHaveLength(1);
 
     // A caller that starts on the signal at once records it executing, in the same statement.
     const started = await repos.signals.insertIfNew({
@@ -80,7 +80,7 @@ describe.each(testDrivers())('SignalsRepository on %s', (driver) => {
     for (const key of ['a', 'b', 'c']) {
       await repos.signals.insertIfNew({ dedupKey: key, source: 'alert', principal, body: marketBuy });
     }
-    expect((await repos.signals.recent(2)).map((s) => s.dedupKey)).toEqual(['c', 'b']);
+    expect((await repos.signals.recentHeads(2)).map((s) => s.dedupKey)).toEqual(['c', 'b']);
   });
 
   it('lists recent signals without their summaries for scans that need only status and body', async () => {
@@ -99,7 +99,30 @@ describe.each(testDrivers())('SignalsRepository on %s', (driver) => {
       ['a', 'done', marketBuy],
     ]);
     for (const head of heads) expect(head).not.toHaveProperty('summary');
-    expect((await repos.signals.recent(1))[0]?.summary).toMatchObject({ accounts: 1 });
+    expect(heads[0]?.totals).toEqual({ accounts: 1 });
+    expect((await repos.signals.get(heads[0]!.id))?.summary).toMatchObject({ accounts: 1 });
+  });
+
+  it("picks one set of accounts' outcomes out of summaries", async () => {
+    const outcomes = ['1', '2', '3'].map((accountId) => ({ accountId, kind: 'filled' }));
+    const ids: string[] = [];
+    for (const key of ['a', 'b', 'c']) {
+      const { signal } = await repos.signals.insertIfNew({
+        dedupKey: key,
+        source: 'alert',
+        principal,
+        body: marketBuy,
+      });
+      if (key !== 'c') await repos.signals.setStatus(signal.id, 'done', { accounts: 3, outcomes });
+      ids.push(signal.id);
+    }
+    const picked = await repos.signals.withOutcomesOf(ids, ['1', '3', '9']);
+    expect(picked.map((p) => [p.dedupKey, p.totals, p.outcomes])).toEqual([
+      ['c', null, []],
+      ['b', { accounts: 3 }, [outcomes[0], outcomes[2]]],
+      ['a', { accounts: 3 }, [outcomes[0], outcomes[2]]],
+    ]);
+    expect(await repos.signals.withOutcomesOf(ids, [])).toEqual([]);
   });
 });
 

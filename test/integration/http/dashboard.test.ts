@@ -257,6 +257,22 @@ describe('dashboard over HTTP', () => {
     expect(detail).toContain('acked');
     const adminList = await (await get(await signIn(admin), '/dashboard')).text();
     expect(adminList).toContain(`data-signal-id="${theirs.summary.signalId}"`);
+
+    // A signal to everyone's accounts: the trader's row counts their two accounts, the admin's all three.
+    const all = await rig.commands.runText(
+      { platform: 'telegram', userId: '9500' },
+      '/buy MNQ 1 account=all',
+    );
+    if (all.kind !== 'fanout') throw new Error(`expected a fan-out, got ${all.kind}`);
+    const row = (page: string) =>
+      new RegExp(`<tr data-signal-id="${all.summary.signalId}">[\\s\\S]*?</tr>`).exec(page)?.[0] ?? '';
+    const counts = (page: string) =>
+      [...row(page).matchAll(/kind-(accounts|filled)">(\d+)</g)].map(([, kind, n]) => `${kind} ${n}`);
+    expect(counts(await (await get(jar, '/dashboard')).text())).toEqual(['accounts 2', 'filled 2']);
+    expect(counts(await (await get(await signIn(admin), '/dashboard')).text())).toEqual([
+      'accounts 3',
+      'filled 3',
+    ]);
   });
 
   it('the last reconciliation cycle shows its findings once the job has run', async () => {

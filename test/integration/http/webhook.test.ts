@@ -28,7 +28,7 @@ describe('TradingView webhook', () => {
       `signal ${signalId} done`,
       60_000,
     );
-  const signalCount = async () => (await rig.stores.signals.recent(10_000)).length;
+  const signalCount = async () => (await rig.stores.signals.recentHeads(10_000)).length;
   const source = async (
     input: Partial<Parameters<typeof createWebhookSource>[1]> & { ownerUserId: string },
   ) => {

@@ -257,7 +257,6 @@ describe('the token refresh schedule', () => {
       cronRuns: { claim: async () => true, prune: async () => 0 },
       accounts: { listAll: empty },
       signals: {
-        recent: empty,
         recentHeads: empty,
         insertIfNew: async () => {
           throw new Error('unused');

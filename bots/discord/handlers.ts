@@ -49,6 +49,7 @@ import { LiveMessage } from './progress.js';
 import {
   clip,
   LIMITS,
+  PROGRESS_MARK,
   parseCustomId,
   renderDetails,
   renderReply,
@@ -276,8 +277,11 @@ export class Handlers {
   // -------------------------------------------------------------------------------------------------
   // Channel messages
 
-  /** A channel message, live from the gateway or, with `catchUp`, read back from the history. */
-  async message(message: Message, how: { catchUp?: boolean } = {}): Promise<void> {
+  /**
+   * A channel message, live from the gateway or, with `catchUp`, read back from the history; with
+   * `progress`, the bot's own reply that a stopped run left showing progress, to finish.
+   */
+  async message(message: Message, how: { catchUp?: boolean; progress?: Message } = {}): Promise<void> {
     if (message.author.bot || message.webhookId || message.system || !message.inGuild()) return;
     if (!how.catchUp) await this.gate;
     if (this.seen.has(message.id)) return;
@@ -297,8 +301,8 @@ export class Handlers {
       displayName: message.member?.displayName ?? message.author.globalName ?? message.author.username,
       chatTitle: message.channel.name,
     };
-    // Progress, then the summary, in one reply to the signal.
-    let posted: Message | null = null;
+    // Progress, then the summary, in one reply to the signal (the one a stopped run began, if any).
+    let posted: Message | null = how.progress ?? null;
     const live = this.live(async (view) => {
       if (posted) await posted.edit(asEdit(view));
       else posted = await message.reply(asNew(view));
@@ -335,8 +339,21 @@ export class Handlers {
           // run ended. Delivered again live, it was answered the first time.
           if (!how.catchUp) return;
         }
+        if (how.progress && reply.summary.accounts === 0) {
+          // Its run has no summary yet (recovery could not settle it): the reply stays as it is.
+          this.log.warn(
+            { ...where, signalId: reply.summary.duplicateOf },
+            'a stopped run has no outcome to show yet',
+          );
+          return;
+        }
         this.options.summaries.remember(reply.summary, message.author.id);
-        await live.finish(renderSummary(reply.summary, { details: true }));
+        // A progress reply the stopped run left becomes that run's result, not a repeat notice.
+        await live.finish(
+          renderSummary(how.progress ? { ...reply.summary, duplicateOf: null } : reply.summary, {
+            details: true,
+          }),
+        );
         return;
       case 'error':
         if (reply.code === 'not_signal_channel') {
@@ -399,6 +416,7 @@ export class Handlers {
     const me = client.user.id;
     const since = Date.now() - CATCH_UP_HORIZON_MS;
     const missed: Message[] = [];
+    const progress = new Map<string, Message>();
     for (const { chatId } of channels) {
       const history: Message[] = [];
       let complete = false;
@@ -430,9 +448,19 @@ export class Handlers {
         );
         if (history.length === 0) continue;
       }
-      const answered = new Set(
-        history.filter((m) => m.author.id === me).map((m) => m.reference?.messageId ?? null),
-      );
+      // A reply still showing progress was left by a run that stopped before its result: the message
+      // is handled again (its run is recorded, so nothing is sent twice) and the reply finished.
+      const answered = new Set<string>();
+      for (const m of history) {
+        const to = m.author.id === me ? m.reference?.messageId : undefined;
+        if (!to) continue;
+        if (m.content.startsWith(PROGRESS_MARK) && m.embeds.length === 0) {
+          if (!answered.has(to)) progress.set(to, m);
+        } else {
+          answered.add(to);
+          progress.delete(to);
+        }
+      }
       const unanswered = history.filter(
         (m) => m.author.id !== me && m.createdTimestamp >= since && !answered.has(m.id),
       );
@@ -452,7 +480,8 @@ export class Handlers {
     for (const m of missed) {
       if (!active()) return;
       try {
-        await this.message(m, { catchUp: true });
+        const left = progress.get(m.id);
+        await this.message(m, { catchUp: true, ...(left ? { progress: left } : {}) });
       } catch (error) {
         // One message's reply failing (a permission, a deleted message) does not stop the others.
         this.log.error(

@@ -154,9 +154,12 @@ function renderConfirm(reply: Extract<CommandReply, { kind: 'confirm' }>): View 
 }
 
 /** Progress of a fan-out that is still running. */
+/** How every progress view begins: a reply that still begins so was left before its result. */
+export const PROGRESS_MARK = '⏳ Sending…';
+
 export function renderProgress(p: FanoutProgress): View {
   return {
-    content: `⏳ Sending… ${p.done}/${p.total} accounts answered (${formatMs(p.elapsedMs)})`,
+    content: `${PROGRESS_MARK} ${p.done}/${p.total} accounts answered (${formatMs(p.elapsedMs)})`,
     embeds: [],
     components: [],
   };

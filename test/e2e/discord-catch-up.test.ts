@@ -33,6 +33,20 @@ describe('the Discord bot catching up on its signal channels', () => {
   /** A provider's message in the signal channel, posted `agoMs` ago while the bot was away. */
   const postedAway = (content: string, agoMs: number) =>
     fake.postWhileAway({ user: provider, channelId: SIGNALS.id, content, sentAt: Date.now() - agoMs });
+  /** A provider's signal posted while the bot was away, which the engine ran under its dedup key. */
+  const recordedAway = async (content: string, agoMs: number) => {
+    const message = postedAway(content, agoMs);
+    const signal = parseAlert(message.content);
+    if (!signal.ok) throw new Error(signal.error.message);
+    const first = await t.app.commands.broadcast(
+      { platform: 'discord', userId: '5002', chatId: SIGNALS.id, displayName: 'pat' },
+      { platform: 'discord', chatId: SIGNALS.id },
+      signal.value,
+      { dedupKey: `discord:msg:${message.id}`, source: 'channel', sentAt: message.createdAt },
+    );
+    expect(first.kind).toBe('fanout');
+    return message;
+  };
   const replyTo = (m: FakeMessage) =>
     fake.channelMessages(m.channelId).filter((r) => r.referencedMessageId === m.id);
   const catchUps = () => (t.logs.text().match(/signal channels caught up/g) ?? []).length;
@@ -119,17 +133,8 @@ describe('the Discord bot catching up on its signal channels', () => {
 
   it('a signal recorded before a stop but never answered gets its first outcome, not a second run', async () => {
     await stop();
-    const message = postedAway('BUY MNQ 1 TP 20 SL 10', 2_000);
     // The engine took it under the message's dedup key, then the process went away before replying.
-    const signal = parseAlert(message.content);
-    if (!signal.ok) throw new Error(signal.error.message);
-    const first = await t.app.commands.broadcast(
-      { platform: 'discord', userId: '5002', chatId: SIGNALS.id, displayName: 'pat' },
-      { platform: 'discord', chatId: SIGNALS.id },
-      signal.value,
-      { dedupKey: `discord:msg:${message.id}`, source: 'channel', sentAt: message.createdAt },
-    );
-    expect(first.kind).toBe('fanout');
+    const message = await recordedAway('BUY MNQ 1 TP 20 SL 10', 2_000);
     const placed = orders().length;
     expect(netPositions(t.app, follower.brokerAccountIds)).toEqual([2, 2]);
 
@@ -139,6 +144,28 @@ describe('the Discord bot catching up on its signal channels', () => {
     expect(answer.embeds[0].description).toMatch(/nothing was sent again/);
     expect(orders()).toHaveLength(placed);
     expect(netPositions(t.app, follower.brokerAccountIds)).toEqual([2, 2]);
+  });
+
+  it("a progress reply a stopped run left is finished with that run's outcome, in place", async () => {
+    await stop();
+    const message = await recordedAway('BUY MNQ 1 TP 20 SL 10', 3_000);
+    // The run had shown its progress when the process went away.
+    const progress = fake.postWhileAway({
+      user: fake.botUser,
+      channelId: SIGNALS.id,
+      content: '⏳ Sending… 1/2 accounts answered (1.2 s)',
+      replyTo: message.id,
+    });
+    const placed = orders().length;
+
+    await start();
+    const finished = await waitFor(
+      () => fake.channelMessages(SIGNALS.id).find((m) => m.id === progress.id && m.embeds.length > 0),
+      'the progress reply to show the outcome',
+    );
+    expect(finished.embeds[0].title).toBe('BUY MNQ on 2 accounts');
+    expect(replyTo(message)).toHaveLength(1);
+    expect(orders()).toHaveLength(placed);
   });
 
   it('a signal that arrives live while the bot is catching up runs after the ones it missed', async () => {

@@ -314,7 +314,14 @@ export class FakeDiscord {
    * A message posted while the bot is away (stopped, or between gateway sessions): it is in the
    * channel's history (`GET /channels/:id/messages`) but no gateway delivers it.
    */
-  postWhileAway(input: { user: FakeUser; channelId: string; content: string; sentAt?: number }): FakeMessage {
+  postWhileAway(input: {
+    user: FakeUser;
+    channelId: string;
+    content: string;
+    sentAt?: number;
+    /** The message this one replies to. */
+    replyTo?: string;
+  }): FakeMessage {
     return this.store({
       ...(input.sentAt === undefined ? {} : { sentAt: input.sentAt }),
       channelId: input.channelId,
@@ -325,7 +332,7 @@ export class FakeDiscord {
       flags: 0,
       attachments: [],
       interactionToken: null,
-      referencedMessageId: null,
+      referencedMessageId: input.replyTo ?? null,
     });
   }
 

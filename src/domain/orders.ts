@@ -42,9 +42,19 @@ export function canTransition(from: OrderState, to: OrderState): boolean {
 /**
  * What an account order does: `entry` (with its brackets), `exit` (closing an opposite position
  * before a reverse), `take_profit` / `stop_loss` (placing or resizing a protective order),
- * `cancel` (a working order), `liquidate` (flatten a contract).
+ * `cancel` (a working order), `liquidate` (flatten a contract). `flatten` is not an order: it is the
+ * row a flatten or close journals up front for each target account, open until the account's
+ * program has been through it, whose cancels and liquidations have rows of their own.
  */
-export const ORDER_LEGS = ['entry', 'exit', 'take_profit', 'stop_loss', 'cancel', 'liquidate'] as const;
+export const ORDER_LEGS = [
+  'entry',
+  'exit',
+  'take_profit',
+  'stop_loss',
+  'cancel',
+  'liquidate',
+  'flatten',
+] as const;
 export type OrderLeg = (typeof ORDER_LEGS)[number];
 
 /** What we asked the broker to do, kept in the journal so recovery can settle it. */
@@ -95,6 +105,7 @@ export function clientOrderId(signalId: string, accountId: string, leg: OrderLeg
     stop_loss: 's',
     cancel: 'c',
     liquidate: 'l',
+    flatten: 'f',
   };
   return `tc.${signalId}.${accountId}.${legCode[leg]}${seq}`.slice(0, 64);
 }

@@ -117,7 +117,7 @@ export class AccountProgram {
     }
     // A flatten or close was journaled up front as one row per account, open until the program has
     // been through the account: close it with how that went.
-    const flatten = rows.get(this.idFor('liquidate', 0));
+    const flatten = rows.get(this.idFor('flatten', 0));
     if (flatten && !TERMINAL_STATES.has(flatten.state)) {
       await this.deps.writer.update([{ id: flatten.id, ...flattenRowEnd(outcome) }]);
     }
@@ -135,7 +135,20 @@ export class AccountProgram {
 
     // The entry row decides: once it is acked (by an earlier run), the position we see includes it.
     const entryId = this.idFor('entry', 0);
-    const entryDone = isDone(rows.get(entryId));
+    const entryRow = rows.get(entryId);
+    let entryDone = isDone(entryRow);
+    if (task.resumed && entryRow && !TERMINAL_STATES.has(entryRow.state)) {
+      // The stopped run may have sent it, and then the position read above includes it: look it up
+      // before anything depends on the position's size.
+      const found = await this.deps.broker.findOrder(this.ref, entryId, QUERY);
+      if (!found.ok) {
+        // It may be at the broker: the row stays open for the next start to look up again.
+        this.entryStepped = true;
+        const reason = `${found.error.reason}: could not look the order up: ${found.error.message}`;
+        return this.outcome('unknown', 0, reason);
+      }
+      entryDone = found.value !== null;
+    }
 
     if (current !== 0 && Math.sign(current) !== Math.sign(signed) && !entryDone) {
       const closed = await this.closeContract(contract, 'exit');

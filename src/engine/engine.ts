@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import { AccountProgram, type AccountTask, NotJournaled } from './account-program.js';
 import { JournalInserter, JournalWriter } from './journal-writer.js';
 import { groupBy, runPool } from './pool.js';
+import { RECONCILE_DEDUP_PREFIX } from './reconciler.js';
 import type {
   HaltState,
   JournalStore,
@@ -204,10 +205,11 @@ export class Engine {
     });
 
     // Every target account is journaled up front, in one batch: an entry's row is its order; a
-    // flatten's or a close's row stands for the account's whole flatten, whose orders the program
-    // journals once it knows what is working. A restart finds every account a fan-out did not finish.
+    // flatten's or a close's (leg `flatten`) stands for the account's whole flatten, whose orders the
+    // program journals once it knows what is working. A restart finds every account a fan-out did
+    // not finish.
     const entry = isEntry(envelope.signal);
-    const leg = entry ? 'entry' : 'liquidate';
+    const leg = entry ? 'entry' : 'flatten';
     const upfront: NewJournalEntry[] = tasks.map((t) => ({
       signalId,
       accountId: t.account.id,
@@ -300,7 +302,8 @@ export class Engine {
   /** A repeated delivery: nothing is sent; the reply points at the first delivery and its outcome. */
   private duplicate(record: SignalRecord, envelope: SignalEnvelope): SubmitResult {
     this.options.log.info({ signalId: record.id, dedupKey: envelope.dedupKey }, 'duplicate signal ignored');
-    const first = (record.summary as FanoutSummary | null) ?? null;
+    // A signal that failed or was refused stored its reason, not a fan-out summary.
+    const first = storedSummary(record.summary);
     const summary: FanoutSummary = first
       ? { ...first, duplicateOf: record.id }
       : { ...summarize(this.base(record.id, envelope, 0), []), duplicateOf: record.id };
@@ -366,16 +369,24 @@ export class Engine {
       await this.writer.flush();
       resumed += tasks.length;
       if (tasks.length > 0) {
-        // The signal's first summary was never written: the recovered accounts' outcomes, and those
-        // of the accounts finished before the stop as their journal rows tell them.
+        // The recovered accounts' outcomes, with those of the other accounts from the summary the
+        // signal has (a fan-out that finished, leaving an outcome unknown) or, when the stop came
+        // first, as their journal rows tell them.
         const recovered = new Set(outcomes.map((o) => o.accountId));
+        const stored = storedSummary(record.summary);
+        const before = new Map(stored?.outcomes.map((o) => [o.accountId, o]));
         for (const [accountId, mine] of byAccount) {
           if (recovered.has(accountId)) continue;
           const account = accountsById.get(accountId) ?? { id: accountId, name: accountId };
-          outcomes.push(journaledOutcome(account, mine, record.body.entry.type));
+          outcomes.push(before.get(accountId) ?? journaledOutcome(account, mine, record.body.entry.type));
         }
         const summary = summarize(
-          { signalId, action: record.body.action, symbol: record.body.symbol, durationMs: 0 },
+          {
+            signalId,
+            action: record.body.action,
+            symbol: record.body.symbol,
+            durationMs: stored?.durationMs ?? 0,
+          },
           outcomes,
         );
         await signals.setStatus(signalId, 'done', summary);
@@ -394,8 +405,9 @@ export class Engine {
   private async finishUnsummarized(accountsById: ReadonlyMap<string, Account>): Promise<void> {
     const { journal, signals, log } = this.options;
     for (const record of await signals.recentHeads(500)) {
-      // An executing signal has no summary yet: it is written with `done`.
-      if (record.status !== 'executing') continue;
+      // An executing signal has no summary yet: it is written with `done`. A reconciliation cycle's
+      // record is the reconciler's own.
+      if (record.status !== 'executing' || record.dedupKey.startsWith(RECONCILE_DEDUP_PREFIX)) continue;
       const rows = await journal.listBySignal(record.id);
       if (rows.length === 0 || rows.some((r) => !TERMINAL_STATES.has(r.state))) continue;
       const outcomes = [...groupBy(rows, (r) => r.accountId)].map(([accountId, mine]) =>
@@ -448,9 +460,11 @@ export class Engine {
           { id: row.id, state: 'unknown', reason: `${found.error.reason}: lookup failed after restart` },
         ]);
       } else {
-        await this.writer.update([
-          { id: row.id, state: 'rejected', reason: 'expired: not sent before the restart' },
-        ]);
+        const reason =
+          row.leg === 'flatten'
+            ? 'expired: the flatten had not finished before the restart'
+            : 'expired: not sent before the restart';
+        await this.writer.update([{ id: row.id, state: 'rejected', reason }]);
         expired++;
       }
     });
@@ -549,6 +563,12 @@ export class Engine {
   private base(signalId: string, envelope: SignalEnvelope, durationMs: number) {
     return { signalId, action: envelope.signal.action, symbol: envelope.signal.symbol, durationMs };
   }
+}
+
+/** The fan-out summary a signal record holds; null when it holds none (or only a failure's reason). */
+function storedSummary(summary: unknown): FanoutSummary | null {
+  const s = summary as FanoutSummary | null;
+  return s && Array.isArray(s.outcomes) ? s : null;
 }
 
 /** The symbol an account trades for a signal symbol: its symbol map applied to the product root. */

@@ -236,7 +236,9 @@ const LEG_CODE: Record<OrderLeg, string> = {
   stop_loss: 's',
   cancel: 'c',
   liquidate: 'l',
+  flatten: 'f',
 };
+/** Our client order ids at the broker (a `flatten` row is never sent, so its code never appears). */
 const OUR_ID = /^tc\.r?\d+\.\d+\.([exstcl])\d+$/;
 const REPORTED_KEY = 'reconcile.reported';
 const FINISHED: ReadonlySet<SignalStatus> = new Set(['done', 'rejected', 'failed']);

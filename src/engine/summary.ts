@@ -92,9 +92,9 @@ export function summarize(
 
 /**
  * An account's outcome as its journal rows tell it, for an account a fan-out had finished before a
- * restart (its outcome was in the memory of the process that stopped). A row not settled makes it
- * unknown; a refused or skipped row gives its reason; otherwise an acked entry is
- * filled (a market entry) or working (a limit entry), and a flatten leaves the account flat.
+ * restart (its outcome was in the memory of the process that stopped). The account's first row (its
+ * entry, or its flatten) says how it went; a row not settled makes it unknown, and a later order
+ * refused makes it rejected. Rows a resumed run closed as no longer needed say nothing.
  */
 export function journaledOutcome(
   account: { readonly id: string; readonly name: string },
@@ -102,23 +102,29 @@ export function journaledOutcome(
   entryType: 'market' | 'limit',
 ): AccountOutcome {
   const sorted = [...rows].sort((a, b) => a.seq - b.seq);
+  const telling = sorted.filter((r) => !r.reason?.startsWith('not_at_broker'));
   const head = sorted.find((r) => r.seq === 0) ?? sorted[0];
-  // Anything not settled (an unknown outcome, or a row no run could resume) leaves it unknown.
-  const unknown = sorted.find((r) => !TERMINAL_STATES.has(r.state));
-  const refused = sorted.find((r) => r.state === 'rejected' || r.state === 'skipped');
+  const open = telling.find((r) => !TERMINAL_STATES.has(r.state));
+  const refused = telling.find((r) => r !== head && r.state === 'rejected');
   const entry = head?.leg === 'entry';
   let kind: AccountOutcomeKind;
   let reason: string | null = null;
-  if (unknown) {
+  if (open) {
     kind = 'unknown';
-    reason = unknown.reason ?? `${unknown.state}: not settled after the restart`;
+    reason = open.reason ?? `${open.state}: not settled after the restart`;
+  } else if (head?.state === 'skipped') {
+    kind = 'skipped';
+    reason = head.reason;
+  } else if (head?.state === 'rejected') {
+    // A flatten whose order had an unknown outcome was closed as `unknown: <reason>`.
+    const unknown = head.reason?.startsWith('unknown: ') ?? false;
+    kind = unknown ? 'unknown' : 'rejected';
+    reason = unknown ? head.reason!.slice('unknown: '.length) : head.reason;
   } else if (refused) {
-    kind = refused.state === 'skipped' ? 'skipped' : 'rejected';
+    kind = 'rejected';
     reason = refused.reason;
-  } else if (entry) {
-    kind = entryType === 'limit' ? 'working' : 'filled';
   } else {
-    kind = 'flat';
+    kind = entry ? (entryType === 'limit' ? 'working' : 'filled') : 'flat';
   }
   return {
     accountId: account.id,

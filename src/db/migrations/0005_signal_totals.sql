@@ -1,2 +1,2 @@
 ALTER TABLE "signals" ADD COLUMN "totals" json;--> statement-breakpoint
-UPDATE "signals" SET "totals" = ("summary"::jsonb - 'outcomes')::json WHERE "summary" IS NOT NULL;
+UPDATE "signals" SET "totals" = ("summary"::jsonb - 'outcomes')::json WHERE "summary" IS NOT NULL AND strpos("summary"::text, '\u0000') = 0;

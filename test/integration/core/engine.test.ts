@@ -3,7 +3,7 @@
  * position (DCA), reversing, flattening, risk gates, and a fan-out over 1,000 accounts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Principal } from '../../../src/index.js';
+import type { Principal, Signal } from '../../../src/index.js';
 import { laterEngine, startTestApp, type TestApp } from '../../helpers/app.js';
 import { addUser, type TestUser } from '../../helpers/fixtures.js';
 
@@ -291,6 +291,24 @@ describe('recovery of signals a stopped process left behind', () => {
     });
   });
   afterAll(async () => t.stop());
+  const marketBuy = {
+    action: 'buy',
+    symbol: 'MNQ',
+    quantity: 1,
+    entry: { type: 'market' },
+    target: {},
+  } as const;
+  /** A signal a stopped process had recorded and begun executing. */
+  const begun = async (dedupKey: string, body: Signal = marketBuy) => {
+    const { signal } = await t.app.stores.signals.insertIfNew({
+      dedupKey,
+      source: 'command',
+      principal: { platform: 'telegram', userId: '4004' },
+      body,
+    });
+    await t.app.stores.signals.setStatus(signal.id, 'executing');
+    return signal;
+  };
 
   it('a signal stopped before any order was journaled is marked failed, and an old unsent order expires', async () => {
     const { clientOrderId } = await import('../../../src/domain/orders.js');
@@ -381,14 +399,7 @@ describe('recovery of signals a stopped process left behind', () => {
 
   it('a signal whose every row was settled but whose summary was never written is finished from its rows', async () => {
     const { clientOrderId } = await import('../../../src/domain/orders.js');
-    const principal = { platform: 'telegram' as const, userId: '4004' };
-    const { signal } = await t.app.stores.signals.insertIfNew({
-      dedupKey: 'unsummarized-1',
-      source: 'command',
-      principal,
-      body: { action: 'buy', symbol: 'MNQ', quantity: 1, entry: { type: 'market' }, target: {} },
-    });
-    await t.app.stores.signals.setStatus(signal.id, 'executing');
+    const signal = await begun('unsummarized-1');
     const [a, b] = trader.accountIds as [string, string];
     const row = (accountId: string) => ({
       signalId: signal.id,
@@ -419,6 +430,48 @@ describe('recovery of signals a stopped process left behind', () => {
     expect(t.app.exchange.allOrders()).toEqual([]);
   });
 
+  it('a resumed entry the stopped run had sent is found before the maximum position is checked', async () => {
+    const { clientOrderId } = await import('../../../src/domain/orders.js');
+    const accountId = trader.accountIds[0]!;
+    const account = (await t.app.stores.accounts.update(accountId, { maxPosition: 1 }))!;
+    const signal = await begun('sent-before-stop-1');
+    const cid = clientOrderId(signal.id, accountId, 'entry', 0);
+    const broker = t.app.brokers.get('paper')!;
+    const contract = await broker.resolveContract(account.credentialId, 'MNQ');
+    if (!contract.ok) throw new Error(contract.error.message);
+    await t.app.stores.journal.insertMany([
+      {
+        signalId: signal.id,
+        accountId,
+        clientOrderId: cid,
+        leg: 'entry',
+        seq: 0,
+        state: 'planned',
+        plan: { contract: contract.value.name, side: 'buy', quantity: 1 },
+      },
+    ]);
+    // The stopped run had sent it: the account holds the one contract its maximum allows.
+    const sent = await broker.placeBracket({
+      account: { credentialId: account.credentialId, brokerAccountId: account.brokerAccountId },
+      clientOrderId: cid,
+      contract: contract.value.name,
+      side: 'buy',
+      quantity: 1,
+      type: 'market',
+    });
+    expect(sent.ok).toBe(true);
+    const placed = t.app.exchange.allOrders().length;
+
+    const accounts = new Map((await t.app.stores.accounts.listAll()).map((a) => [a.id, a]));
+    expect(await laterEngine(t, 1_000).recover(accounts)).toEqual({ resumed: 1, expired: 0 });
+    const [row] = await t.app.stores.journal.listBySignal(signal.id);
+    expect(row).toMatchObject({ state: 'acked', reason: null });
+    expect(t.app.exchange.allOrders()).toHaveLength(placed);
+    expect(t.app.exchange.positions(account.brokerAccountId).map((p) => p.netQuantity)).toEqual([1]);
+    expect((await t.app.stores.signals.get(signal.id))?.summary).toMatchObject({ accounts: 1, filled: 1 });
+    await t.app.stores.accounts.update(accountId, { maxPosition: null });
+  });
+
   it('a flatten resumed after a stop cancels what the stopped run had not, matching its steps by the order they act on', async () => {
     const { clientOrderId } = await import('../../../src/domain/orders.js');
     const principal = { platform: 'telegram' as const, userId: '4004' };
@@ -436,13 +489,13 @@ describe('recovery of signals a stopped process left behind', () => {
 
     // A flatten a stopped process had begun: its first cancel (the take-profit) went through, its
     // second (the stop) was journaled and may not have been sent.
-    const { signal } = await t.app.stores.signals.insertIfNew({
-      dedupKey: 'flatten-stopped-1',
-      source: 'command',
-      principal,
-      body: { action: 'flatten', symbol: null, quantity: 0, entry: { type: 'market' }, target: {} },
+    const signal = await begun('flatten-stopped-1', {
+      action: 'flatten',
+      symbol: null,
+      quantity: 0,
+      entry: { type: 'market' },
+      target: {},
     });
-    await t.app.stores.signals.setStatus(signal.id, 'executing');
     t.app.exchange.cancelOrder(account.brokerAccountId, tp.id);
     const cancel = (seq: number, orderId: string) => ({
       signalId: signal.id,
@@ -456,8 +509,8 @@ describe('recovery of signals a stopped process left behind', () => {
       {
         signalId: signal.id,
         accountId,
-        clientOrderId: clientOrderId(signal.id, accountId, 'liquidate', 0),
-        leg: 'liquidate',
+        clientOrderId: clientOrderId(signal.id, accountId, 'flatten', 0),
+        leg: 'flatten',
         seq: 0,
         state: 'planned',
         plan: { contract: '*', side: null, quantity: 0 },
@@ -478,7 +531,7 @@ describe('recovery of signals a stopped process left behind', () => {
       [cancel(1, tp.id), cancel(2, sl.id)]
         .map((c) => c.clientOrderId)
         .concat(
-          clientOrderId(signal.id, accountId, 'liquidate', 0),
+          clientOrderId(signal.id, accountId, 'flatten', 0),
           clientOrderId(signal.id, accountId, 'liquidate', 3),
         )
         .sort(),

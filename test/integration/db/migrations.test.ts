@@ -52,10 +52,24 @@ describe.each(testDrivers())('migrations on %s', (driver) => {
       new URL('../../../src/db/migrations/0005_signal_totals.sql', import.meta.url),
       'utf8',
     );
+    // A NUL escape is valid json but not jsonb: such a summary is left without totals, not an error.
+    const [odd] = await t.db
+      .insert(signals)
+      .values({
+        dedupKey: 'before-totals-nul',
+        source: 'command',
+        principal: { platform: 'console', userId: 'x' },
+        body: { action: 'flatten', symbol: null, quantity: 0, entry: { type: 'market' }, target: {} },
+        status: 'done',
+        summary: { accounts: 1, outcomes: [{ accountId: '1', reason: 'venue said \u0000' }] },
+      })
+      .returning();
     const backfill = migration.split('--> statement-breakpoint')[1]!;
     await t.db.execute(sql.raw(backfill));
     const [row] = await t.db.select().from(signals).where(eq(signals.id, signal!.id));
     expect(row?.totals).toEqual({ accounts: 2, flat: 2 });
+    const [oddRow] = await t.db.select().from(signals).where(eq(signals.id, odd!.id));
+    expect(oddRow?.totals).toBeNull();
   });
 
   it('enforces check constraints on vocabulary columns', async () => {

@@ -1,0 +1,2 @@
+ALTER TABLE "order_journal" DROP CONSTRAINT "order_journal_leg_check";--> statement-breakpoint
+ALTER TABLE "order_journal" ADD CONSTRAINT "order_journal_leg_check" CHECK ("order_journal"."leg" in ('entry', 'exit', 'take_profit', 'stop_loss', 'cancel', 'liquidate', 'flatten'));

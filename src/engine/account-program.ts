@@ -77,6 +77,8 @@ const opposite = (side: Side): Side => (side === 'buy' ? 'sell' : 'buy');
 export class AccountProgram {
   private seq = 0;
   private entryStepped = false;
+  /** A resumed run looked its entry up and the broker did not have it. */
+  private entryAbsent = false;
   private readonly ref: AccountRef;
   private readonly ids: string[] = [];
   /** Rows of an earlier run this run has matched to one of its steps (resumed runs only). */
@@ -110,8 +112,9 @@ export class AccountProgram {
     }
     // The entry was journaled up front; a gate met in the lane (max position, a failed read) means it
     // was never sent: close its row with the reason.
+    // A resumed run closes it only once a lookup showed the stopped run had not sent it.
     const entry = rows.get(this.idFor('entry', 0));
-    if (entry?.state === 'planned' && !this.entryStepped) {
+    if (entry?.state === 'planned' && !this.entryStepped && (!this.task.resumed || this.entryAbsent)) {
       const state = outcome.kind === 'skipped' ? 'skipped' : 'rejected';
       await this.deps.writer.update([{ id: entry.id, state, reason: outcome.reason ?? 'not sent' }]);
     }
@@ -143,11 +146,11 @@ export class AccountProgram {
       const found = await this.deps.broker.findOrder(this.ref, entryId, QUERY);
       if (!found.ok) {
         // It may be at the broker: the row stays open for the next start to look up again.
-        this.entryStepped = true;
         const reason = `${found.error.reason}: could not look the order up: ${found.error.message}`;
         return this.outcome('unknown', 0, reason);
       }
       entryDone = found.value !== null;
+      this.entryAbsent = !entryDone;
     }
 
     if (current !== 0 && Math.sign(current) !== Math.sign(signed) && !entryDone) {

@@ -23,6 +23,7 @@ import type {
   JournalStore,
   NewJournalEntry,
   SettingsStore,
+  SignalHead,
   SignalRecord,
   SignalStore,
 } from './stores.js';
@@ -369,27 +370,11 @@ export class Engine {
       await this.writer.flush();
       resumed += tasks.length;
       if (tasks.length > 0) {
-        // The recovered accounts' outcomes, with those of the other accounts from the summary the
-        // signal has (a fan-out that finished, leaving an outcome unknown) or, when the stop came
-        // first, as their journal rows tell them.
-        const recovered = new Set(outcomes.map((o) => o.accountId));
-        const stored = storedSummary(record.summary);
-        const before = new Map(stored?.outcomes.map((o) => [o.accountId, o]));
-        for (const [accountId, mine] of byAccount) {
-          if (recovered.has(accountId)) continue;
-          const account = accountsById.get(accountId) ?? { id: accountId, name: accountId };
-          outcomes.push(before.get(accountId) ?? journaledOutcome(account, mine, record.body.entry.type));
-        }
-        const summary = summarize(
-          {
-            signalId,
-            action: record.body.action,
-            symbol: record.body.symbol,
-            durationMs: stored?.durationMs ?? 0,
-          },
-          outcomes,
+        await signals.setStatus(
+          signalId,
+          'done',
+          summaryAfterStop(record, byAccount, accountsById, outcomes),
         );
-        await signals.setStatus(signalId, 'done', summary);
       }
       log.info({ signalId, accounts: tasks.length }, 'recovered unfinished fan-out');
     }
@@ -410,20 +395,15 @@ export class Engine {
       if (record.status !== 'executing' || record.dedupKey.startsWith(RECONCILE_DEDUP_PREFIX)) continue;
       const rows = await journal.listBySignal(record.id);
       if (rows.length === 0 || rows.some((r) => !TERMINAL_STATES.has(r.state))) continue;
-      const outcomes = [...groupBy(rows, (r) => r.accountId)].map(([accountId, mine]) =>
-        journaledOutcome(
-          accountsById.get(accountId) ?? { id: accountId, name: accountId },
-          mine,
-          record.body.entry.type,
-        ),
-      );
-      const summary = summarize(
-        { signalId: record.id, action: record.body.action, symbol: record.body.symbol, durationMs: 0 },
-        outcomes,
+      const summary = summaryAfterStop(
+        record,
+        groupBy(rows, (r) => r.accountId),
+        accountsById,
+        [],
       );
       await signals.setStatus(record.id, 'done', summary);
       log.info(
-        { signalId: record.id, accounts: outcomes.length },
+        { signalId: record.id, accounts: summary.accounts },
         'finished a fan-out whose summary was never written',
       );
     }
@@ -563,6 +543,30 @@ export class Engine {
   private base(signalId: string, envelope: SignalEnvelope, durationMs: number) {
     return { signalId, action: envelope.signal.action, symbol: envelope.signal.symbol, durationMs };
   }
+}
+
+/**
+ * A signal's summary after a stop: the outcomes of the accounts run again, and for every other
+ * account of its journal the outcome in the summary it has (a fan-out that finished, leaving one
+ * unknown) or, when the stop came first, the outcome its rows tell.
+ */
+function summaryAfterStop(
+  record: SignalHead & { readonly summary?: unknown },
+  rowsByAccount: ReadonlyMap<string, readonly JournalEntry[]>,
+  accountsById: ReadonlyMap<string, Account>,
+  rerun: readonly AccountOutcome[],
+): FanoutSummary {
+  const stored = storedSummary(record.summary);
+  const before = new Map(stored?.outcomes.map((o) => [o.accountId, o]));
+  const seen = new Set(rerun.map((o) => o.accountId));
+  const outcomes = [...rerun];
+  for (const [accountId, mine] of rowsByAccount) {
+    if (seen.has(accountId)) continue;
+    const account = accountsById.get(accountId) ?? { id: accountId, name: accountId };
+    outcomes.push(before.get(accountId) ?? journaledOutcome(account, mine, record.body.entry.type));
+  }
+  const { action, symbol } = record.body;
+  return summarize({ signalId: record.id, action, symbol, durationMs: stored?.durationMs ?? 0 }, outcomes);
 }
 
 /** The fan-out summary a signal record holds; null when it holds none (or only a failure's reason). */

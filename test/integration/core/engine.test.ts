@@ -472,6 +472,48 @@ describe('recovery of signals a stopped process left behind', () => {
     await t.app.stores.accounts.update(accountId, { maxPosition: null });
   });
 
+  it('a resumed entry whose account cannot be read is left open for the next start, not closed as refused', async () => {
+    const { clientOrderId } = await import('../../../src/domain/orders.js');
+    const { Engine } = await import('../../../src/engine/engine.js');
+    const { unavailable } = await import('../../../src/brokers/errors.js');
+    const signal = await begun('unreadable-1');
+    const accountId = trader.accountIds[1]!;
+    await t.app.stores.journal.insertMany([
+      {
+        signalId: signal.id,
+        accountId,
+        clientOrderId: clientOrderId(signal.id, accountId, 'entry', 0),
+        leg: 'entry',
+        seq: 0,
+        state: 'planned',
+        plan: { contract: 'MNQZ6', side: 'buy', quantity: 1 },
+      },
+    ]);
+    // The venue answers nothing about the account: whether the stopped run sent the entry is unknown.
+    const paper = t.app.brokers.get('paper')!;
+    const unreadable = new Proxy(paper, {
+      get: (target, name, receiver) =>
+        name === 'positions'
+          ? async () => ({ ok: false, error: unavailable('Disconnected', 'the venue is not answering') })
+          : Reflect.get(target, name, receiver),
+    });
+    const engine = new Engine({
+      brokers: new Map([['paper', unreadable]]),
+      signals: t.app.stores.signals,
+      journal: t.app.stores.journal,
+      settings: t.app.stores.settings,
+      clock: { now: () => new Date(Date.now() + 1_000) },
+      log: t.logs.log,
+    });
+    const accounts = new Map((await t.app.stores.accounts.listAll()).map((a) => [a.id, a]));
+    await engine.recover(accounts);
+    const [row] = await t.app.stores.journal.listBySignal(signal.id);
+    expect(row?.state).toBe('planned');
+    // The next start, with the venue answering, settles it.
+    expect(await laterEngine(t, 2_000).recover(accounts)).toEqual({ resumed: 1, expired: 0 });
+    expect((await t.app.stores.journal.listBySignal(signal.id))[0]?.state).toBe('acked');
+  });
+
   it('a flatten resumed after a stop cancels what the stopped run had not, matching its steps by the order they act on', async () => {
     const { clientOrderId } = await import('../../../src/domain/orders.js');
     const principal = { platform: 'telegram' as const, userId: '4004' };

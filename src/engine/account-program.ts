@@ -9,6 +9,7 @@ import type {
   Broker,
   BrokerOrder,
   BrokerPosition,
+  BrokerResult,
   CallOptions,
   ContractInfo,
 } from '../brokers/broker.js';
@@ -77,8 +78,8 @@ const opposite = (side: Side): Side => (side === 'buy' ? 'sell' : 'buy');
 export class AccountProgram {
   private seq = 0;
   private entryStepped = false;
-  /** A resumed run looked its entry up and the broker did not have it. */
-  private entryAbsent = false;
+  /** A resumed run's lookup of its entry, made before the position checks. */
+  private entryLookup: BrokerResult<BrokerOrder | null> | null = null;
   private readonly ref: AccountRef;
   private readonly ids: string[] = [];
   /** Rows of an earlier run this run has matched to one of its steps (resumed runs only). */
@@ -114,7 +115,8 @@ export class AccountProgram {
     // was never sent: close its row with the reason.
     // A resumed run closes it only once a lookup showed the stopped run had not sent it.
     const entry = rows.get(this.idFor('entry', 0));
-    if (entry?.state === 'planned' && !this.entryStepped && (!this.task.resumed || this.entryAbsent)) {
+    const absent = this.entryLookup?.ok === true && this.entryLookup.value === null;
+    if (entry?.state === 'planned' && !this.entryStepped && (!this.task.resumed || absent)) {
       const state = outcome.kind === 'skipped' ? 'skipped' : 'rejected';
       await this.deps.writer.update([{ id: entry.id, state, reason: outcome.reason ?? 'not sent' }]);
     }
@@ -150,7 +152,8 @@ export class AccountProgram {
         return this.outcome('unknown', 0, reason);
       }
       entryDone = found.value !== null;
-      this.entryAbsent = !entryDone;
+      // Nothing is sent before the entry's step, which uses this answer instead of asking again.
+      this.entryLookup = found;
     }
 
     if (current !== 0 && Math.sign(current) !== Math.sign(signed) && !entryDone) {
@@ -512,7 +515,7 @@ export class AccountProgram {
     if (row && (this.task.resumed || row.state !== 'planned') && placesOrder(row.leg)) {
       // Left by an earlier run: it may have reached the broker (a row is not written again between
       // its journaling and its send), so only a lookup that gets through may lead to a send.
-      const found = await broker.findOrder(this.ref, cid, QUERY);
+      const found = (leg === 'entry' && this.entryLookup) || (await broker.findOrder(this.ref, cid, QUERY));
       if (!found.ok) {
         const reason = `${found.error.reason}: could not look the order up: ${found.error.message}`;
         return { ok: false, outcome: 'unknown', reason };

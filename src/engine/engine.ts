@@ -17,7 +17,6 @@ import type { Logger } from '../log.js';
 import { AccountProgram, type AccountTask, NotJournaled } from './account-program.js';
 import { JournalInserter, JournalWriter } from './journal-writer.js';
 import { groupBy, runPool } from './pool.js';
-import { RECONCILE_DEDUP_PREFIX } from './reconciler.js';
 import type {
   HaltState,
   JournalStore,
@@ -27,7 +26,7 @@ import type {
   SignalRecord,
   SignalStore,
 } from './stores.js';
-import { HALT_KEY } from './stores.js';
+import { HALT_KEY, RECONCILE_DEDUP_PREFIX } from './stores.js';
 import {
   type AccountOutcome,
   type FanoutProgress,

@@ -35,6 +35,7 @@ import type { Account, BrokerName, Principal, Side, Signal } from '../domain/typ
 import type { Logger } from '../log.js';
 import { groupBy, runPool } from './pool.js';
 import type { JournalStore, NewJournalEntry, SettingsStore, SignalStatus, SignalStore } from './stores.js';
+import { RECONCILE_DEDUP_PREFIX } from './stores.js';
 
 const BACKGROUND: CallOptions = { priority: 'background' };
 
@@ -213,9 +214,6 @@ export const RECONCILER_PRINCIPAL: Principal = {
   userId: 'reconciler',
   displayName: 'Reconciliation',
 };
-
-/** Dedup keys of the cycles' signal records start with this. */
-export const RECONCILE_DEDUP_PREFIX = 'reconcile:';
 
 /**
  * The body of a cycle's signal record. It is never executed; its symbol names no contract, so

@@ -7,6 +7,9 @@ import type { Principal, Signal, SignalSource } from '../domain/types.js';
 
 export type SignalStatus = 'received' | 'executing' | 'done' | 'rejected' | 'failed';
 
+/** Dedup keys of reconciliation cycles' signal records start with this. */
+export const RECONCILE_DEDUP_PREFIX = 'reconcile:';
+
 export interface SignalRecord {
   readonly id: string;
   readonly dedupKey: string;

@@ -425,15 +425,15 @@ function toRow(record: SignalRecord, scope: Scope): SignalRowData | null {
   const stored = record.summary as FanoutSummary | null;
   const summary = stored ? visibleSummary(stored, scope) : null;
   if (stored && !summary) return null;
-  return {
-    id: record.id,
-    at: record.createdAt,
-    source: record.source,
-    principal: record.principal,
-    signal: record.body,
-    status: record.status,
-    summary,
-  };
+  return listedRow(record, summary);
+}
+
+/** A summary from its stored totals and some of its outcomes. */
+function withOutcomes(
+  totals: Readonly<Record<string, unknown>>,
+  outcomes: readonly unknown[],
+): FanoutSummary {
+  return { ...totals, outcomes } as unknown as FanoutSummary;
 }
 
 async function recentRows(stores: HttpStores, scope: Scope): Promise<SignalRowData[]> {
@@ -442,19 +442,14 @@ async function recentRows(stores: HttpStores, scope: Scope): Promise<SignalRowDa
   // accounts' outcomes, which the database picks out of each summary.
   if (scope.admin) {
     const heads = await stores.signals.recentHeads(RECENT_SIGNALS);
-    return heads.map((h) =>
-      listedRow(h, h.totals ? ({ ...h.totals, outcomes: [] } as unknown as FanoutSummary) : null),
-    );
+    return heads.map((h) => listedRow(h, h.totals ? withOutcomes(h.totals, []) : null));
   }
   const mine = [...scope.accountIds];
   const ids = await stores.journal.signalsOf(mine, RECENT_SIGNALS);
   const rows: SignalRowData[] = [];
   for (const record of await stores.signals.withOutcomesOf(ids, mine)) {
     if (!record.totals) continue;
-    const summary = visibleSummary(
-      { ...record.totals, outcomes: record.outcomes } as unknown as FanoutSummary,
-      scope,
-    );
+    const summary = visibleSummary(withOutcomes(record.totals, record.outcomes), scope);
     if (summary) rows.push(listedRow(record, summary));
   }
   return rows;

@@ -37,39 +37,40 @@ describe.each(testDrivers())('migrations on %s', (driver) => {
   });
 
   it('fills in the totals of summaries stored before signals had them', async () => {
-    const [signal] = await t.db
-      .insert(signals)
-      .values({
-        dedupKey: 'before-totals',
-        source: 'command',
-        principal: { platform: 'console', userId: 'x' },
-        body: { action: 'flatten', symbol: null, quantity: 0, entry: { type: 'market' }, target: {} },
-        status: 'done',
-        summary: { accounts: 2, flat: 2, outcomes: [{ accountId: '1' }, { accountId: '2' }] },
-      })
-      .returning();
+    // A done signal as stored before the column existed: a summary, no totals.
+    const storedBefore = async (dedupKey: string, summary: Record<string, unknown>) => {
+      const [row] = await t.db
+        .insert(signals)
+        .values({
+          dedupKey,
+          source: 'command',
+          principal: { platform: 'console', userId: 'x' },
+          body: { action: 'flatten', symbol: null, quantity: 0, entry: { type: 'market' }, target: {} },
+          status: 'done',
+          summary,
+        })
+        .returning();
+      return row!.id;
+    };
+    const totalsOf = async (id: bigint) =>
+      (await t.db.select().from(signals).where(eq(signals.id, id)))[0]?.totals;
+    const plain = await storedBefore('before-totals', {
+      accounts: 2,
+      flat: 2,
+      outcomes: [{ accountId: '1' }, { accountId: '2' }],
+    });
+    // A NUL escape is valid json but not jsonb: such a summary is left without totals, not an error.
+    const odd = await storedBefore('before-totals-nul', {
+      accounts: 1,
+      outcomes: [{ accountId: '1', reason: 'venue said \u0000' }],
+    });
     const migration = readFileSync(
       new URL('../../../src/db/migrations/0005_signal_totals.sql', import.meta.url),
       'utf8',
     );
-    // A NUL escape is valid json but not jsonb: such a summary is left without totals, not an error.
-    const [odd] = await t.db
-      .insert(signals)
-      .values({
-        dedupKey: 'before-totals-nul',
-        source: 'command',
-        principal: { platform: 'console', userId: 'x' },
-        body: { action: 'flatten', symbol: null, quantity: 0, entry: { type: 'market' }, target: {} },
-        status: 'done',
-        summary: { accounts: 1, outcomes: [{ accountId: '1', reason: 'venue said \u0000' }] },
-      })
-      .returning();
-    const backfill = migration.split('--> statement-breakpoint')[1]!;
-    await t.db.execute(sql.raw(backfill));
-    const [row] = await t.db.select().from(signals).where(eq(signals.id, signal!.id));
-    expect(row?.totals).toEqual({ accounts: 2, flat: 2 });
-    const [oddRow] = await t.db.select().from(signals).where(eq(signals.id, odd!.id));
-    expect(oddRow?.totals).toBeNull();
+    await t.db.execute(sql.raw(migration.split('--> statement-breakpoint')[1]!));
+    expect(await totalsOf(plain)).toEqual({ accounts: 2, flat: 2 });
+    expect(await totalsOf(odd)).toBeNull();
   });
 
   it('enforces check constraints on vocabulary columns', async () => {

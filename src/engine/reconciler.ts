@@ -741,7 +741,7 @@ export class Reconciler {
     const working = ordersRead.value.filter((o) => o.status === 'working' || o.status === 'pending');
 
     for (const row of openRows) {
-      const finding = await this.settle(work, row, working);
+      const finding = await this.settle(work, row, working, positionsRead.value);
       if (finding) work.findings.push(finding);
     }
     if (!account.enabled) return this.result(account, 'clean', work.findings);
@@ -899,15 +899,24 @@ export class Reconciler {
     }
   }
 
-  /** Settle one non-terminal journal row by looking it up at the broker; null while it may still be in flight. */
+  /**
+   * Settle one non-terminal journal row by looking it up at the broker; null while it may still be
+   * in flight. A `planned` row is left to the run that journaled it, which sends it or closes it; it
+   * is settled here only once its signal has finished (a run that stopped short, such as a resumed
+   * entry whose lookup failed), when nothing in this process will send it any more.
+   */
   private async settle(
     work: Work,
     row: JournalEntry,
     working: readonly BrokerOrder[],
+    positions: readonly BrokerPosition[],
   ): Promise<Finding | null> {
     const { cycle, broker, ref } = work;
-    if (row.state === 'planned') return null;
     const old = cycle.now.getTime() - row.updatedAt.getTime() >= this.graceMs;
+    if (row.state === 'planned') {
+      const status = this.index.signalOf(row.signalId)?.status;
+      if (!old || status === undefined || !FINISHED.has(status)) return null;
+    }
     if (row.state === 'sending' && !old) return null;
     const contract = row.plan.contract;
     const settled = async (
@@ -938,6 +947,26 @@ export class Reconciler {
       };
     };
 
+    if (row.leg === 'flatten') {
+      // Not an order: what it stands for is the account ending flat in its scope.
+      const scope = contract === '*' ? null : contract;
+      const held = positions.filter((p) => p.netQuantity !== 0 && (scope === null || p.contract === scope));
+      const where = scope ? ` in ${scope}` : '';
+      if (held.length === 0) {
+        return settled(
+          'settled_found',
+          undefined,
+          null,
+          `the account is flat${where}: its flatten took effect`,
+        );
+      }
+      return settled(
+        'settled_missing',
+        undefined,
+        `not_flat: the flatten did not finish; ${held.map(signed).join(', ')} still open`,
+        `the flatten did not finish: ${held.map(signed).join(', ')} still open${where}`,
+      );
+    }
     if (row.leg === 'cancel') {
       // A cancel carries no client order id at the broker: whether its order still works says it all.
       const target = row.plan.targetOrderId;
@@ -982,7 +1011,9 @@ export class Reconciler {
     return settled(
       'settled_missing',
       undefined,
-      `not_at_broker: no order with client order id ${row.clientOrderId} ${Math.round(this.graceMs / 1000)} s after it was sent`,
+      row.state === 'planned'
+        ? `not_at_broker: no order with client order id ${row.clientOrderId}; its signal finished without sending it`
+        : `not_at_broker: no order with client order id ${row.clientOrderId} ${Math.round(this.graceMs / 1000)} s after it was sent`,
       `the ${row.state} ${legName(row.leg)} ${row.clientOrderId} never reached the broker`,
     );
   }

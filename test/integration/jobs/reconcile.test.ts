@@ -31,6 +31,8 @@ describe.each(testDrivers())('a reconciliation cycle against the simulator (%s)'
   let notifier: RecordingNotifier;
   const accounts: AccountRecord[] = [];
   let first: ReconcileReport;
+  /** The finished signal whose rows were left open. */
+  let lostId: string;
   let second: ReconcileReport;
   const ref = (a: AccountRecord): AccountRef => ({
     credentialId: a.credentialId,
@@ -147,6 +149,7 @@ describe.each(testDrivers())('a reconciliation cycle against the simulator (%s)'
       body: { action: 'buy', symbol: 'MNQ', quantity: 1, entry: { type: 'limit', price: 21000 }, target: {} },
     });
     await repos.signals.setStatus(lost.id, 'done');
+    lostId = lost.id;
     const arrived = clientOrderId(lost.id, unknown.id, 'entry', 0);
     const vanished = clientOrderId(lost.id, unknown.id, 'entry', 1);
     const plan = {
@@ -178,16 +181,44 @@ describe.each(testDrivers())('a reconciliation cycle against the simulator (%s)'
         reason: 'Timeout: no answer',
       },
     ]);
-    const placed = await r.broker.placeOrder({
-      account: ref(unknown),
-      clientOrderId: arrived,
-      contract: CONTRACT,
-      side: 'buy',
-      quantity: 1,
-      type: 'limit',
-      price: 21000,
+    // Rows a finished signal left planned (a run that stopped short): an order that did go out, one
+    // that never did, and the account's flatten row; and a planned row of a signal still executing.
+    const sentAfterAll = clientOrderId(lost.id, unknown.id, 'entry', 2);
+    const neverSent = clientOrderId(lost.id, unknown.id, 'entry', 3);
+    const { signal: running } = await repos.signals.insertIfNew({
+      dedupKey: 'still-running',
+      source: 'command',
+      principal: { platform: 'telegram', userId: '700' },
+      body: { action: 'buy', symbol: 'MNQ', quantity: 1, entry: { type: 'limit', price: 21000 }, target: {} },
     });
-    expect(placed.ok).toBe(true);
+    await repos.signals.setStatus(running.id, 'executing');
+    const planned = (signalId: string, cid: string, leg: 'entry' | 'flatten', seq: number) => ({
+      signalId,
+      accountId: unknown.id,
+      clientOrderId: cid,
+      leg,
+      seq,
+      state: 'planned' as const,
+      plan: leg === 'entry' ? plan : { contract: '*', side: null, quantity: 1 },
+    });
+    await repos.journal.insertMany([
+      planned(lost.id, sentAfterAll, 'entry', 2),
+      planned(lost.id, neverSent, 'entry', 3),
+      planned(lost.id, clientOrderId(lost.id, unknown.id, 'flatten', 0), 'flatten', 0),
+      planned(running.id, clientOrderId(running.id, unknown.id, 'entry', 0), 'entry', 0),
+    ]);
+    for (const cid of [arrived, sentAfterAll]) {
+      const placed = await r.broker.placeOrder({
+        account: ref(unknown),
+        clientOrderId: cid,
+        contract: CONTRACT,
+        side: 'buy',
+        quantity: 1,
+        type: 'limit',
+        price: 21000,
+      });
+      expect(placed.ok).toBe(true);
+    }
     // 5. A position and an order made by hand, on a `report` account and on a `flatten` account.
     for (const a of [manual, flatten]) {
       r.sim.exchange.placeOrder({
@@ -264,9 +295,15 @@ describe.each(testDrivers())('a reconciliation cycle against the simulator (%s)'
     expect(result(first, unknown)?.findings.map((f) => [f.kind, f.action])).toEqual([
       ['settled_found', 'settled'],
       ['settled_missing', 'settled'],
+      ['settled_found', 'settled'],
+      ['settled_missing', 'settled'],
+      ['settled_found', 'settled'],
     ]);
+    // Only the row of the signal still executing is left to its run.
     const open = await repos.journal.listNonTerminal();
-    expect(open.filter((row) => row.accountId === unknown.id)).toEqual([]);
+    expect(open.filter((row) => row.accountId === unknown.id).map((row) => [row.leg, row.state])).toEqual([
+      ['entry', 'planned'],
+    ]);
     const [found] = await working(unknown);
     const arrived = await repos.journal.findByClientOrderId(found!.clientOrderId!);
     expect(arrived).toMatchObject({ state: 'reconciled', brokerOrderIds: [found!.orderId], reason: null });
@@ -275,8 +312,22 @@ describe.each(testDrivers())('a reconciliation cycle against the simulator (%s)'
       state: 'reconciled',
       reason: expect.stringMatching(/^not_at_broker: /),
     });
-    // The limit entry that did arrive is ours and is left working.
-    expect(await working(unknown)).toHaveLength(1);
+    // The limit entries that did arrive are ours and are left working.
+    expect(await working(unknown)).toHaveLength(2);
+  });
+
+  it('settles rows a finished signal left planned: found, never sent, and a flatten row by the account being flat', async () => {
+    const unknown = accounts[3]!;
+    const row = (leg: 'entry' | 'flatten', seq: number) =>
+      repos.journal.findByClientOrderId(clientOrderId(lostId, unknown.id, leg, seq));
+    const sent = await row('entry', 2);
+    expect(sent).toMatchObject({ state: 'reconciled', reason: null });
+    expect((await working(unknown)).map((o) => o.orderId)).toContain(sent!.brokerOrderIds[0]);
+    expect(await row('entry', 3)).toMatchObject({
+      state: 'reconciled',
+      reason: expect.stringMatching(/^not_at_broker: .*its signal finished without sending it$/),
+    });
+    expect(await row('flatten', 0)).toMatchObject({ state: 'reconciled', reason: null });
   });
 
   it('reports a position and an order made by hand on a `report` account, and leaves them alone', async () => {
@@ -318,7 +369,7 @@ describe.each(testDrivers())('a reconciliation cycle against the simulator (%s)'
     const signal = await repos.signals.get(first.signalId!);
     expect(signal).toMatchObject({ source: 'command', status: 'done' });
     const audited = (await repos.audit.recent(100)).filter((e) => e.actor === 'job:reconcile');
-    expect(audited.filter((e) => e.action === 'reconcile.settled')).toHaveLength(2);
+    expect(audited.filter((e) => e.action === 'reconcile.settled')).toHaveLength(5);
     expect(
       audited
         .filter((e) => !e.action.startsWith('reconcile.settled'))
@@ -344,7 +395,7 @@ describe.each(testDrivers())('a reconciliation cycle against the simulator (%s)'
   });
 
   it('a second cycle finds nothing new and changes nothing', () => {
-    expect(first).toMatchObject({ accounts: 6, checked: 6, deferred: 0, failed: 0, settled: 2, repaired: 5 });
+    expect(first).toMatchObject({ accounts: 6, checked: 6, deferred: 0, failed: 0, settled: 5, repaired: 5 });
     expect(second).toMatchObject({
       accounts: 6,
       checked: 6,

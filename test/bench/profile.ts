@@ -1,6 +1,8 @@
 /**
  * CPU profiles of the timed part of a benchmark only (set-up and untimed clean-up are left out).
  * `BENCH_PROFILE=<dir>` turns it on; each process writes `<dir>/<name>.cpuprofile` on `save`.
+ * With `BENCH_PROFILE_HEAP=1` as well, it also samples what the timed part allocates (objects
+ * collected since included) and writes `<dir>/<name>.<window>.heapprofile` per timed window.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -15,6 +17,8 @@ export class WindowProfiler {
     startTime: number;
     endTime: number;
   } | null = null;
+  private readonly heap = process.env.BENCH_PROFILE_HEAP === '1';
+  private readonly heapProfiles: unknown[] = [];
 
   constructor(
     private readonly dir: string | undefined,
@@ -29,12 +33,21 @@ export class WindowProfiler {
     await this.session.post('Profiler.enable');
     await this.session.post('Profiler.setSamplingInterval', { interval: 200 });
     await this.session.post('Profiler.start');
+    if (this.heap) {
+      await this.session.post('HeapProfiler.enable');
+      await this.session.post('HeapProfiler.startSampling', {
+        samplingInterval: 16_384,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+    }
   }
 
   /** Stop and keep the window's samples; windows are appended into one profile. */
   async stop(): Promise<void> {
     if (!this.session) return;
     const { profile } = await this.session.post('Profiler.stop');
+    if (this.heap) this.heapProfiles.push((await this.session.post('HeapProfiler.stopSampling')).profile);
     if (!this.merged) {
       this.merged = {
         nodes: profile.nodes,
@@ -63,5 +76,8 @@ export class WindowProfiler {
     if (!this.dir || !this.merged) return;
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(join(this.dir, `${this.name}.cpuprofile`), JSON.stringify(this.merged));
+    for (const [i, heap] of this.heapProfiles.entries()) {
+      writeFileSync(join(this.dir, `${this.name}.${i + 1}.heapprofile`), JSON.stringify(heap));
+    }
   }
 }

@@ -44,6 +44,9 @@ import { createJobs, type Jobs } from './jobs/index.js';
 import type { Logger } from './log.js';
 import { CompositeNotifier, type Notifier, notifyUser } from './ports/notifier.js';
 
+/** Thrown by `createApp` when another process holds the database. */
+export { DatabaseInUse } from './db/index.js';
+
 export interface AppOptions {
   readonly config: Config;
   readonly log: Logger;
@@ -104,6 +107,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       ? { dataDir: join(dataDir, 'pglite') }
       : {
           url: config.DATABASE_URL!,
+          exclusive: true,
           ...(options.databaseSchema ? { schemaName: options.databaseSchema } : {}),
         },
   );

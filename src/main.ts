@@ -6,7 +6,7 @@ import 'dotenv/config';
 import { ConsoleTransport } from '../bots/console/console.js';
 import { startDiscord } from '../bots/discord/index.js';
 import { startTelegram } from '../bots/telegram/index.js';
-import { createApp } from './app.js';
+import { createApp, DatabaseInUse } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 
@@ -91,6 +91,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
+  if (error instanceof DatabaseInUse) {
+    process.stderr.write(`tradecast did not start: ${error.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`tradecast failed to start: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);
 });

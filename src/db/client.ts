@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { type MigrationConfig, type MigrationMeta, readMigrationFiles } from 'drizzle-orm/migrator';
 import { type PgDatabase, PgDialect, type PgQueryResultHKT, type PgSession } from 'drizzle-orm/pg-core';
+import { DatabaseInUse, holdDataDir, ownerName } from './instance-lock.js';
 import * as schema from './schema/index.js';
 
 /** The drizzle database both drivers produce. Only `src/db/` may use it. */
@@ -28,6 +29,12 @@ export interface OpenDatabaseOptions {
   readonly maxConnections?: number;
   /** Called with the SQL text of every query (not its parameters, which may hold secrets); for tests and debugging. */
   readonly onQuery?: (query: string) => void;
+  /**
+   * PostgreSQL only: hold the database (the schema) for this process while it is open, so a second
+   * process opening it with `exclusive` is refused. A PGlite folder is always held: two processes on
+   * one folder would corrupt it.
+   */
+  readonly exclusive?: boolean;
 }
 
 export interface OpenedDatabase {
@@ -82,15 +89,68 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     await migrationClient.end();
   }
 
+  // The hold is a session lock on a connection of its own, named so a refused process can say who holds it.
+  const holder = options.exclusive
+    ? postgres(url, {
+        max: 1,
+        onnotice: ignoreNotice,
+        connection: { ...connection, application_name: ownerName() },
+      })
+    : null;
+  if (holder) {
+    const key = `tradecast:instance:${schemaName ?? 'public'}`;
+    try {
+      const [row] = await holder<{ held: boolean }[]>`select pg_try_advisory_lock(hashtext(${key})) as held`;
+      if (!row?.held) {
+        const [owner] = await holder<{ name: string; since: Date | null; addr: string | null }[]>`
+          select a.application_name as name, a.backend_start as since, a.client_addr::text as addr
+          from pg_locks l join pg_stat_activity a on a.pid = l.pid
+          where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+            and l.classid::text::bigint = (hashtext(${key})::bigint >> 32) & 4294967295
+            and l.objid::text::bigint = hashtext(${key})::bigint & 4294967295`;
+        const who = owner
+          ? `${owner.name || 'a session'}${owner.addr ? ` from ${owner.addr}` : ''}${owner.since ? ` (since ${owner.since.toISOString()})` : ''}`
+          : 'another session';
+        throw new DatabaseInUse(
+          `the database${schemaName ? ` schema ${schemaName}` : ''} is in use by ${who}. ` +
+            'One service runs per database: stop the other one first.',
+        );
+      }
+    } catch (error) {
+      await holder.end();
+      throw error;
+    }
+  }
   const client = postgres(url, { max: options.maxConnections ?? 10, onnotice: ignoreNotice, connection });
   const db: Db = drizzle(client, drizzleConfig(options));
-  return { db, driver: 'postgres', close: () => client.end() };
+  return {
+    db,
+    driver: 'postgres',
+    close: async () => {
+      await client.end();
+      await holder?.end();
+    },
+  };
 }
 
 async function openPglite(options: OpenDatabaseOptions): Promise<OpenedDatabase> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
-  const client = await PGlite.create(options.dataDir);
+  const release = options.dataDir ? holdDataDir(options.dataDir) : () => {};
+  let client: Awaited<ReturnType<typeof PGlite.create>>;
+  try {
+    client = await PGlite.create(options.dataDir);
+  } catch (error) {
+    release();
+    throw error;
+  }
+  const close = async () => {
+    try {
+      await client.close();
+    } finally {
+      release();
+    }
+  };
   try {
     const db: Db = drizzle(client, drizzleConfig(options));
     const { schemaName } = options;
@@ -100,9 +160,9 @@ async function openPglite(options: OpenDatabaseOptions): Promise<OpenedDatabase>
       await db.execute(sql`set search_path to ${sql.identifier(schemaName)}`);
     }
     await applyMigrations(db, schemaName);
-    return { db, driver: 'pglite', close: () => client.close() };
+    return { db, driver: 'pglite', close };
   } catch (error) {
-    await client.close();
+    await close();
     throw error;
   }
 }

@@ -17,6 +17,7 @@ export {
   loadEncryptionKey,
   SecretBox,
 } from './crypto.js';
+export { DatabaseInUse } from './instance-lock.js';
 export {
   type AccountPatch,
   AccountsRepository,

@@ -3,8 +3,8 @@
  * the service comes up on embedded defaults with the console, trades the demo accounts and shuts
  * down cleanly when its input ends.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,10 +73,24 @@ describe('npm start on embedded defaults', () => {
     await type('/positions', /All 20 account\(s\) are flat/);
   });
 
+  it('refuses a second service on the same data folder, and says who holds it', async () => {
+    const second = spawnSync(process.execPath, ['dist/src/main.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, DATA_DIR: dataDir, CONSOLE: 'off', HTTP_PORT: '0' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(second.status).toBe(2);
+    expect(second.stderr).toMatch(/did not start: the database folder .*pglite is in use by process \d+/);
+    // The first one goes on undisturbed.
+    await type('/positions', /All 20 account\(s\) are flat/);
+  });
+
   it('stops cleanly when its input ends', async () => {
     child.stdin!.end();
     await waitFor(() => exitCode !== null, 'the process to exit', 20_000);
     expect(exitCode).toBe(0);
     expect(stderr).toMatch(/database closed/);
+    expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(false);
   });
 });

@@ -83,6 +83,13 @@ export class TelegramHandlers {
   private readonly queues = new Map<string, Promise<void>>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly pending = new Map<string, PendingConfirmation>();
+  /** The update each message being handled came in, and the answer a stopped process had shown. */
+  private readonly updates = new WeakMap<
+    IncomingMessage,
+    { updateId: number; replyMessageId: number | null }
+  >();
+  /** Answers that take over a message a stopped process had shown for the same update. */
+  private readonly resumed = new WeakSet<LiveMessage>();
   /** The last update being recorded: the next one waits for it, so updates keep their order. */
   private arrivals: Promise<void> = Promise.resolve();
   private closed = false;
@@ -141,8 +148,14 @@ export class TelegramHandlers {
     const pending = await app.stores.inbox.pending(inbox);
     for (const row of pending) {
       this.seen.add(row.updateId);
-      log.info({ updateId: row.updateId }, 'running a telegram update taken before the restart');
-      this.dispatch(row.body as Update);
+      log.info(
+        {
+          updateId: row.updateId,
+          ...(row.replyMessageId !== null ? { replyMessageId: row.replyMessageId } : {}),
+        },
+        'running a telegram update taken before the restart',
+      );
+      this.dispatch(row.body as Update, row.replyMessageId);
     }
     return pending.length;
   }
@@ -155,7 +168,7 @@ export class TelegramHandlers {
       .catch((error: unknown) => log.warn({ err: error }, 'could not prune the telegram inbox'));
   }
 
-  private dispatch(update: Update): void {
+  private dispatch(update: Update, replyMessageId: number | null = null): void {
     if ('callback_query' in update) {
       this.track(update.update_id, () => this.onCallback(update.callback_query));
       return;
@@ -165,6 +178,7 @@ export class TelegramHandlers {
       this.track(update.update_id, async () => 'ignored: not a message');
       return;
     }
+    this.updates.set(message, { updateId: update.update_id, replyMessageId });
     const principal = principalOf(message);
     const key = `${message.chat.id}:${principal?.userId ?? ''}`;
     const previous = this.queues.get(key) ?? Promise.resolve();
@@ -245,7 +259,7 @@ export class TelegramHandlers {
   }
 
   private async onCommand(message: IncomingMessage, principal: Principal, text: string): Promise<string> {
-    const { app, botName, output } = this.options;
+    const { app, botName } = this.options;
     const target = addressedTo(text);
     if (target && target.toLowerCase() !== botName.toLowerCase()) return 'ignored: addressed to another bot';
     // Telegram clients send /start when a user opens the bot; the help is the right first answer.
@@ -260,7 +274,7 @@ export class TelegramHandlers {
       return this.replyPrivately(message, principal, line);
     }
     const title = parsed.ok && 'signal' in parsed.value ? describeSignal(parsed.value.signal) : null;
-    const live = output.live(chatId, { replyTo: message.message_id });
+    const live = this.live(message);
     const reply = await app.commands.runText(principal, line, {
       dedupKey: `telegram:${chatId}:${message.message_id}`,
       botName,
@@ -341,7 +355,7 @@ export class TelegramHandlers {
     dedupKey: string,
   ): Promise<string> {
     const title = describeSignal(signal);
-    const live = this.options.output.live(String(message.chat.id), { replyTo: message.message_id });
+    const live = this.live(message);
     const reply = await this.options.app.commands.ownSignal(principal, signal, {
       dedupKey,
       source: 'alert',
@@ -369,7 +383,7 @@ export class TelegramHandlers {
       return 'signal: parse error';
     }
     const title = describeSignal(parsed.value);
-    const live = output.live(chatId, { replyTo: message.message_id });
+    const live = this.live(message);
     const reply = await app.commands.broadcast(principal, { platform: 'telegram', chatId }, parsed.value, {
       dedupKey: `telegram:${chatId}:${message.message_id}`,
       source: 'channel',
@@ -392,6 +406,38 @@ export class TelegramHandlers {
     return `signal: ${reply.kind}`;
   }
 
+  /**
+   * The message that answers `message` with progress and then its outcome. The first time it is
+   * sent, its id goes into the update's inbox row; when the update runs again after a restart, the
+   * answer takes that message over instead of leaving it showing progress that stopped.
+   */
+  private live(message: IncomingMessage): LiveMessage {
+    const { output, app, inbox, log } = this.options;
+    const chatId = String(message.chat.id);
+    const update = this.updates.get(message);
+    if (update?.replyMessageId != null) {
+      const live = output.live(chatId, { messageId: update.replyMessageId });
+      this.resumed.add(live);
+      return live;
+    }
+    return output.live(chatId, {
+      replyTo: message.message_id,
+      ...(update
+        ? {
+            onSent: (messageId: number) =>
+              void app.stores.inbox
+                .replied(inbox, update.updateId, messageId)
+                .catch((error: unknown) =>
+                  log.warn(
+                    { err: error, updateId: update.updateId },
+                    'could not note the reply to a telegram update',
+                  ),
+                ),
+          }
+        : {}),
+    });
+  }
+
   private progressHooks(live: LiveMessage, title: string | null): Hooks {
     return { onProgress: (progress) => live.progress(renderProgress(progress, title)) };
   }
@@ -403,7 +449,10 @@ export class TelegramHandlers {
     title: string | null,
   ): Promise<void> {
     if (reply.kind !== 'confirm') {
-      await this.options.output.show(live, reply);
+      // Taking over the progress a stopped process showed: the signal is this update's own, so its
+      // summary is the outcome, not a pointer to an earlier delivery.
+      const own = reply.kind === 'fanout' && reply.duplicate && this.resumed.has(live);
+      await this.options.output.show(live, own ? { ...reply, duplicate: false } : reply);
       return;
     }
     const keyboard = {

@@ -19,6 +19,8 @@ export interface LiveMessageOptions {
   readonly messageId?: number;
   /** Least time between two progress edits of the message. */
   readonly minEditIntervalMs: number;
+  /** Told the id of the message once it is first sent (not called when `messageId` was given). */
+  readonly onSent?: (messageId: number) => void;
 }
 
 /** Progress, then the result, in one message of one chat. */
@@ -118,6 +120,7 @@ export class LiveMessage {
     });
     this.shown = text;
     this.lastWriteAt = Date.now();
+    this.options.onSent?.(message.message_id);
     return message.message_id;
   }
 

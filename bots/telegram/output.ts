@@ -39,7 +39,10 @@ export class TelegramOutput {
   }
 
   /** A message that will show progress and then a result in `chatId`. */
-  live(chatId: string, at: { replyTo?: number; messageId?: number } = {}): LiveMessage {
+  live(
+    chatId: string,
+    at: { replyTo?: number; messageId?: number; onSent?: (messageId: number) => void } = {},
+  ): LiveMessage {
     return new LiveMessage({
       api: this.options.api,
       log: this.options.log,

@@ -153,6 +153,41 @@ describe('the Telegram inbox across restarts', () => {
     expect((await t.app.stores.signals.recentHeads(1000)).length).toBe(signalsBefore + 1);
   });
 
+  it('an update answered but not marked handled before the stop: the run after the restart takes that answer over', async () => {
+    await restart();
+    const ivy = await trader(3007, 'Ivy', 1);
+    const inbox = t.app.stores.inbox;
+    const handled = inbox.handled.bind(inbox);
+    // The process stops between showing its answer and marking the update handled.
+    inbox.handled = async () => {};
+    let update: Update | undefined;
+    try {
+      [update] = fake.pushUpdate(fake.command(floor, ivy.tg, '/buy MNQ 1'));
+      await logLine('telegram update handled', update!.update_id);
+    } finally {
+      inbox.handled = handled;
+    }
+    const [answer, ...others] = fake.botMessages(floor.id).filter((m) => m.replyTo === messageId(update!));
+    expect(others).toEqual([]);
+    expect(answer!.plain).toMatch(/1 account\(s\): filled 1/);
+    // The inbox row knows which message answers it.
+    expect(await inbox.pending(INBOX)).toEqual([
+      expect.objectContaining({ updateId: update!.update_id, replyMessageId: answer!.message_id }),
+    ]);
+    const editsBefore = fake.callsOf('editMessageText', floor.id).length;
+
+    await restart();
+    await waitFor(async () => (await inbox.pending(INBOX)).length === 0, 'the replayed update to be handled');
+    // The same message now holds the outcome of its own signal; nothing new replies to the update.
+    expect(fake.botMessages(floor.id).filter((m) => m.replyTo === messageId(update!))).toHaveLength(1);
+    const edits = fake.callsOf('editMessageText', floor.id).slice(editsBefore);
+    expect(edits.map((c) => c.params.message_id)).toEqual([answer!.message_id]);
+    const shown = fake.botMessage(floor.id, answer!.message_id)!;
+    expect(shown.plain).toMatch(/1 account\(s\): filled 1/);
+    expect(shown.plain).not.toMatch(/Already received/);
+    expect(netPositions(t.app, ivy.user.brokerAccountIds)).toEqual([1]);
+  });
+
   it('answers a recorded command that waited past the window instead of running it, and leaves chatter alone', async () => {
     await bot?.stop();
     bot = null;

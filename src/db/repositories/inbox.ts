@@ -6,6 +6,8 @@ import { chatInbox } from '../schema/index.js';
 export interface PendingUpdate {
   readonly updateId: number;
   readonly body: unknown;
+  /** The bot's message answering it, when the stopped process had shown one. */
+  readonly replyMessageId: number | null;
 }
 
 /**
@@ -38,10 +40,22 @@ export class InboxRepository {
       .where(and(eq(chatInbox.inbox, inbox), eq(chatInbox.updateId, updateId)));
   }
 
+  /** Notes the bot's message answering an update, so a run after a restart can edit it. */
+  async replied(inbox: string, updateId: number, messageId: number): Promise<void> {
+    await this.#db
+      .update(chatInbox)
+      .set({ replyMessageId: messageId })
+      .where(and(eq(chatInbox.inbox, inbox), eq(chatInbox.updateId, updateId)));
+  }
+
   /** Updates recorded but not handled, oldest first. */
   async pending(inbox: string): Promise<PendingUpdate[]> {
     return this.#db
-      .select({ updateId: chatInbox.updateId, body: chatInbox.body })
+      .select({
+        updateId: chatInbox.updateId,
+        body: chatInbox.body,
+        replyMessageId: chatInbox.replyMessageId,
+      })
       .from(chatInbox)
       .where(and(eq(chatInbox.inbox, inbox), isNull(chatInbox.handledAt)))
       .orderBy(asc(chatInbox.updateId));

@@ -60,6 +60,11 @@ export const chatInbox = pgTable(
     receivedAt: instant('received_at').notNull().defaultNow(),
     /** When its work ended, whatever the outcome (UTC); null while pending. */
     handledAt: instant('handled_at'),
+    /**
+     * The bot's message answering it, once one was shown (a fan-out's progress): a run after a
+     * restart edits that message instead of leaving it stale.
+     */
+    replyMessageId: bigint('reply_message_id', { mode: 'number' }),
   },
   (t) => [
     primaryKey({ columns: [t.inbox, t.updateId] }),

@@ -1,0 +1,1 @@
+ALTER TABLE "chat_inbox" ADD COLUMN "reply_message_id" bigint;

@@ -108,6 +108,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       : {
           url: config.DATABASE_URL!,
           exclusive: true,
+          onHoldLost: (message: string) =>
+            log.error(`${message}: two services may now act on the same accounts; stop one of them`),
           ...(options.databaseSchema ? { schemaName: options.databaseSchema } : {}),
         },
   );

@@ -35,6 +35,13 @@ export interface OpenDatabaseOptions {
    * one folder would corrupt it.
    */
   readonly exclusive?: boolean;
+  /**
+   * With `exclusive`: told when the hold, checked every `holdCheckMs`, was found lost (the server dropped
+   * the session) and could not be taken again because another process has it.
+   */
+  readonly onHoldLost?: (message: string) => void;
+  /** With `exclusive`: how often the hold is checked, ms (default a minute). */
+  readonly holdCheckMs?: number;
 }
 
 export interface OpenedDatabase {
@@ -89,16 +96,20 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     await migrationClient.end();
   }
 
-  // The hold is a session lock on a connection of its own, named so a refused process can say who holds it.
+  // The hold is a session lock on a connection of its own, named so a refused process can say who
+  // holds it, and never recycled (postgres.js would otherwise end it after 30 to 60 minutes).
   const holder = options.exclusive
     ? postgres(url, {
         max: 1,
+        max_lifetime: null,
+        idle_timeout: 0,
         onnotice: ignoreNotice,
         connection: { ...connection, application_name: ownerName() },
       })
     : null;
+  const key = `tradecast:instance:${schemaName ?? 'public'}`;
+  let watch: NodeJS.Timeout | null = null;
   if (holder) {
-    const key = `tradecast:instance:${schemaName ?? 'public'}`;
     try {
       const [row] = await holder<{ held: boolean }[]>`select pg_try_advisory_lock(hashtext(${key})) as held`;
       if (!row?.held) {
@@ -120,6 +131,25 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
       await holder.end();
       throw error;
     }
+    // A session the server dropped (a restart, a network cut) no longer holds the lock, and
+    // postgres.js opens a new one for the next query: take the lock again on it.
+    watch = setInterval(() => {
+      void (async () => {
+        const [row] = await holder<{ held: boolean }[]>`
+          select exists (
+            select 1 from pg_locks where pid = pg_backend_pid() and locktype = 'advisory' and granted
+              and objsubid = 1
+              and classid::text::bigint = (hashtext(${key})::bigint >> 32) & 4294967295
+              and objid::text::bigint = hashtext(${key})::bigint & 4294967295
+          ) or pg_try_advisory_lock(hashtext(${key})) as held`;
+        if (!row?.held) {
+          options.onHoldLost?.(
+            `the hold on the database${schemaName ? ` schema ${schemaName}` : ''} was lost and another process has it now`,
+          );
+        }
+      })().catch(() => undefined);
+    }, options.holdCheckMs ?? 60_000);
+    watch.unref();
   }
   const client = postgres(url, { max: options.maxConnections ?? 10, onnotice: ignoreNotice, connection });
   const db: Db = drizzle(client, drizzleConfig(options));
@@ -127,6 +157,7 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     db,
     driver: 'postgres',
     close: async () => {
+      if (watch) clearInterval(watch);
       await client.end();
       await holder?.end();
     },

@@ -40,7 +40,14 @@ function readOwner(path: string): Owner | null {
   }
 }
 
-/** Whether a process with this id runs on this machine (it may be another program after a reboot). */
+/** Folders this process holds. */
+const heldHere = new Set<string>();
+
+/**
+ * Whether a process with this id runs on this machine (it may be another program after a reboot).
+ * Our own id in a file we do not hold is an earlier process's (a container's first process always
+ * gets the same id).
+ */
 function running(pid: number): boolean {
   if (pid === process.pid) return false;
   try {
@@ -66,6 +73,9 @@ function inUse(dataDir: string, path: string, owner: Owner): DatabaseInUse {
  */
 export function holdDataDir(dataDir: string): () => void {
   const path = `${dataDir}.lock`;
+  if (heldHere.has(path)) {
+    throw new DatabaseInUse(`the database folder ${dataDir} is already open in this process`);
+  }
   const mine: Owner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -75,7 +85,9 @@ export function holdDataDir(dataDir: string): () => void {
       } finally {
         closeSync(fd);
       }
+      heldHere.add(path);
       return () => {
+        if (!heldHere.delete(path)) return;
         if (readOwner(path)?.pid === process.pid) unlinkSync(path);
       };
     } catch (error) {

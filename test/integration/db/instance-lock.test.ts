@@ -7,8 +7,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import postgres from 'postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DatabaseInUse, type OpenedDatabase, openDatabase } from '../../../src/db/index.js';
+import { waitFor } from '../../helpers/app.js';
 import { testDrivers } from '../../helpers/db.js';
 
 /** The id of a process that has ended. */
@@ -27,34 +29,49 @@ describe('a PGlite folder', () => {
     opened.push(db);
     return db;
   };
+  const refusal = () =>
+    open().then(
+      () => null,
+      (e: unknown) => e,
+    );
   afterEach(async () => {
     for (const db of opened.splice(0)) await db.close().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('is held by one process: another open is refused, naming the holder, until it is closed', async () => {
+  it('is held while open, even against a second open in the same process, and let go on close', async () => {
     dir = await mkdtemp(join(tmpdir(), 'tradecast-lock-'));
     const first = await open();
     const lock = join(dir, 'pglite.lock');
     expect(JSON.parse(readFileSync(lock, 'utf8'))).toMatchObject({ pid: process.pid });
-    // A running process named in the lock stands for a second service holding the folder.
-    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
-    try {
-      writeFileSync(lock, JSON.stringify({ pid: holder.pid, host: 'here', since: 'now' }));
-      const refused = await open().catch((e: unknown) => e);
-      expect(refused).toBeInstanceOf(DatabaseInUse);
-      expect((refused as Error).message).toMatch(
-        new RegExp(`is in use by process ${holder.pid} on here .*delete .*pglite\\.lock`),
-      );
-      // The refused open left the holder's lock as it was.
-      expect(JSON.parse(readFileSync(lock, 'utf8'))).toMatchObject({ pid: holder.pid });
-    } finally {
-      holder.kill();
-    }
-    writeFileSync(lock, JSON.stringify({ pid: process.pid }));
+    const refused = await refusal();
+    expect(refused).toBeInstanceOf(DatabaseInUse);
+    expect((refused as Error).message).toMatch(/pglite is already open in this process/);
     await first.close();
     expect(existsSync(lock)).toBe(false);
     await open();
+  });
+
+  it('held by another running process is refused, naming it, and left as it was', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tradecast-lock-'));
+    const lock = join(dir, 'pglite.lock');
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
+    const held = JSON.stringify({ pid: holder.pid, host: 'host-a', since: 'this morning' });
+    try {
+      writeFileSync(lock, held);
+      const refused = await refusal();
+      expect(refused).toBeInstanceOf(DatabaseInUse);
+      expect((refused as Error).message).toMatch(
+        new RegExp(`is in use by process ${holder.pid} on host-a .*delete .*pglite\\.lock`),
+      );
+      expect(readFileSync(lock, 'utf8')).toBe(held);
+    } finally {
+      holder.kill();
+      await new Promise((resolve) => holder.once('exit', resolve));
+    }
+    // Its process gone, the folder is taken over at once.
+    await open();
+    expect(JSON.parse(readFileSync(lock, 'utf8'))).toMatchObject({ pid: process.pid });
   });
 
   it('left locked by a process that is gone (or by a half-written file) is taken over at once', async () => {
@@ -71,9 +88,19 @@ describe('a PGlite folder', () => {
 });
 
 describe.runIf(testDrivers().includes('postgres'))('a PostgreSQL schema opened exclusively', () => {
+  const url = process.env.TEST_DATABASE_URL!;
+  const schema = () => `test_lock_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
+  /** Sessions holding the schema's lock, by backend pid. */
+  const holders = async (admin: postgres.Sql, schemaName: string) =>
+    (
+      await admin<{ pid: number }[]>`
+        select l.pid from pg_locks l
+        where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+          and l.objid::text::bigint = hashtext(${`tradecast:instance:${schemaName}`})::bigint & 4294967295`
+    ).map((r) => r.pid);
+
   it('is held by one session: another exclusive open is refused, naming it; plain opens are not', async () => {
-    const url = process.env.TEST_DATABASE_URL!;
-    const schemaName = `test_lock_${Date.now().toString(36)}`;
+    const schemaName = schema();
     const first = await openDatabase({ url, schemaName, exclusive: true });
     const plain = await openDatabase({ url, schemaName });
     try {
@@ -91,5 +118,53 @@ describe.runIf(testDrivers().includes('postgres'))('a PostgreSQL schema opened e
     }
     const again = await openDatabase({ url, schemaName, exclusive: true });
     await again.close();
+  });
+
+  it('is taken again on a new session after the server drops its own, and says so when another took it meanwhile', async () => {
+    const schemaName = schema();
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    const lost: string[] = [];
+    const db = await openDatabase({
+      url,
+      schemaName,
+      exclusive: true,
+      holdCheckMs: 50,
+      onHoldLost: (message) => lost.push(message),
+    });
+    try {
+      const [first] = await holders(admin, schemaName);
+      expect(first).toBeDefined();
+      await admin`select pg_terminate_backend(${first!})`;
+      const [second] = await waitFor(async () => {
+        const now = await holders(admin, schemaName);
+        return now.length === 1 && now[0] !== first ? now : null;
+      }, 'the hold taken again on a new session');
+      expect(
+        await openDatabase({ url, schemaName, exclusive: true }).catch((e: unknown) => e),
+      ).toBeInstanceOf(DatabaseInUse);
+      expect(lost).toEqual([]);
+
+      // Dropped again, and another session is queued for the lock: it gets it, and the loss is told.
+      const thief = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        // postgres.js sends a query only when asked for its answer, or told to now.
+        const taking =
+          thief`select pg_advisory_lock(hashtext(${`tradecast:instance:${schemaName}`}))`.execute();
+        await waitFor(
+          async () =>
+            (await admin`select 1 from pg_locks where locktype = 'advisory' and not granted`).length > 0,
+          'the other session waiting for the lock',
+        );
+        await admin`select pg_terminate_backend(${second!})`;
+        await taking;
+        await waitFor(() => lost.length > 0, 'the loss to be told');
+        expect(lost[0]).toMatch(new RegExp(`hold on the database schema ${schemaName} was lost`));
+      } finally {
+        await thief.end();
+      }
+    } finally {
+      await db.close();
+      await admin.end();
+    }
   });
 });

@@ -141,14 +141,25 @@ describe.each(testDrivers())('a reconciliation cycle against the simulator (%s)'
     const [tp] = await working(halfTp);
     const halved = await r.broker.modifyOrder({ account: ref(halfTp), orderId: tp!.orderId, quantity: 1 });
     expect(halved.ok).toBe(true);
+    /** A limit buy recorded as if sent, in the given status. */
+    const recorded = async (dedupKey: string, status: 'done' | 'executing') => {
+      const { signal } = await repos.signals.insertIfNew({
+        dedupKey,
+        source: 'command',
+        principal: { platform: 'telegram', userId: '700' },
+        body: {
+          action: 'buy',
+          symbol: 'MNQ',
+          quantity: 1,
+          entry: { type: 'limit', price: 21000 },
+          target: {},
+        },
+      });
+      await repos.signals.setStatus(signal.id, status);
+      return signal;
+    };
     // 4. Two rows of unknown outcome: one whose order exists at the broker, one whose order never arrived.
-    const { signal: lost } = await repos.signals.insertIfNew({
-      dedupKey: 'lost-in-transit',
-      source: 'command',
-      principal: { platform: 'telegram', userId: '700' },
-      body: { action: 'buy', symbol: 'MNQ', quantity: 1, entry: { type: 'limit', price: 21000 }, target: {} },
-    });
-    await repos.signals.setStatus(lost.id, 'done');
+    const lost = await recorded('lost-in-transit', 'done');
     lostId = lost.id;
     const arrived = clientOrderId(lost.id, unknown.id, 'entry', 0);
     const vanished = clientOrderId(lost.id, unknown.id, 'entry', 1);
@@ -185,13 +196,7 @@ describe.each(testDrivers())('a reconciliation cycle against the simulator (%s)'
     // that never did, and the account's flatten row; and a planned row of a signal still executing.
     const sentAfterAll = clientOrderId(lost.id, unknown.id, 'entry', 2);
     const neverSent = clientOrderId(lost.id, unknown.id, 'entry', 3);
-    const { signal: running } = await repos.signals.insertIfNew({
-      dedupKey: 'still-running',
-      source: 'command',
-      principal: { platform: 'telegram', userId: '700' },
-      body: { action: 'buy', symbol: 'MNQ', quantity: 1, entry: { type: 'limit', price: 21000 }, target: {} },
-    });
-    await repos.signals.setStatus(running.id, 'executing');
+    const running = await recorded('still-running', 'executing');
     const planned = (signalId: string, cid: string, leg: 'entry' | 'flatten', seq: number) => ({
       signalId,
       accountId: unknown.id,

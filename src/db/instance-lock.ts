@@ -10,8 +10,18 @@
  * - A PostgreSQL database (one schema of it) is held by a session advisory lock on a connection of
  *   its own, released by the server when that connection ends, however the process ended.
  */
-import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 
 /** The database is held by another process; nothing was opened. */
 export class DatabaseInUse extends Error {
@@ -77,6 +87,8 @@ export function holdDataDir(dataDir: string): () => void {
     throw new DatabaseInUse(`the database folder ${dataDir} is already open in this process`);
   }
   const mine: Owner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  // PGlite makes a missing folder with its parents; the lock beside it needs them first.
+  mkdirSync(dirname(path), { recursive: true });
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o600);

@@ -74,6 +74,15 @@ describe('a PGlite folder', () => {
     expect(JSON.parse(readFileSync(lock, 'utf8'))).toMatchObject({ pid: process.pid });
   });
 
+  it('that does not exist yet, nor its parents, is made and held', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tradecast-lock-'));
+    const db = await openDatabase({ dataDir: join(dir, 'a', 'b', 'pglite') });
+    opened.push(db);
+    expect(JSON.parse(readFileSync(join(dir, 'a', 'b', 'pglite.lock'), 'utf8'))).toMatchObject({
+      pid: process.pid,
+    });
+  });
+
   it('left locked by a process that is gone (or by a half-written file) is taken over at once', async () => {
     dir = await mkdtemp(join(tmpdir(), 'tradecast-lock-'));
     const lock = join(dir, 'pglite.lock');

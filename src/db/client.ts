@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { type MigrationConfig, type MigrationMeta, readMigrationFiles } from 'drizzle-orm/migrator';
 import { type PgDatabase, PgDialect, type PgQueryResultHKT, type PgSession } from 'drizzle-orm/pg-core';
-import { DatabaseInUse, holdDataDir, ownerName } from './instance-lock.js';
+import { holdDataDir, holdSchema, ownerName } from './instance-lock.js';
 import * as schema from './schema/index.js';
 
 /** The drizzle database both drivers produce. Only `src/db/` may use it. */
@@ -98,68 +98,30 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
 
   // The hold is a session lock on a connection of its own, named so a refused process can say who
   // holds it, and never recycled (postgres.js would otherwise end it after 30 to 60 minutes).
-  const holder = options.exclusive
-    ? postgres(url, {
-        max: 1,
-        max_lifetime: null,
-        idle_timeout: 0,
-        onnotice: ignoreNotice,
-        connection: { ...connection, application_name: ownerName() },
-      })
+  const release = options.exclusive
+    ? await holdSchema(
+        postgres(url, {
+          max: 1,
+          max_lifetime: null,
+          idle_timeout: 0,
+          onnotice: ignoreNotice,
+          connection: { ...connection, application_name: ownerName() },
+        }),
+        schemaName,
+        {
+          ...(options.onHoldLost ? { onLost: options.onHoldLost } : {}),
+          ...(options.holdCheckMs ? { checkMs: options.holdCheckMs } : {}),
+        },
+      )
     : null;
-  const key = `tradecast:instance:${schemaName ?? 'public'}`;
-  let watch: NodeJS.Timeout | null = null;
-  if (holder) {
-    try {
-      const [row] = await holder<{ held: boolean }[]>`select pg_try_advisory_lock(hashtext(${key})) as held`;
-      if (!row?.held) {
-        const [owner] = await holder<{ name: string; since: Date | null; addr: string | null }[]>`
-          select a.application_name as name, a.backend_start as since, a.client_addr::text as addr
-          from pg_locks l join pg_stat_activity a on a.pid = l.pid
-          where l.locktype = 'advisory' and l.granted and l.objsubid = 1
-            and l.classid::text::bigint = (hashtext(${key})::bigint >> 32) & 4294967295
-            and l.objid::text::bigint = hashtext(${key})::bigint & 4294967295`;
-        const who = owner
-          ? `${owner.name || 'a session'}${owner.addr ? ` from ${owner.addr}` : ''}${owner.since ? ` (since ${owner.since.toISOString()})` : ''}`
-          : 'another session';
-        throw new DatabaseInUse(
-          `the database${schemaName ? ` schema ${schemaName}` : ''} is in use by ${who}. ` +
-            'One service runs per database: stop the other one first.',
-        );
-      }
-    } catch (error) {
-      await holder.end();
-      throw error;
-    }
-    // A session the server dropped (a restart, a network cut) no longer holds the lock, and
-    // postgres.js opens a new one for the next query: take the lock again on it.
-    watch = setInterval(() => {
-      void (async () => {
-        const [row] = await holder<{ held: boolean }[]>`
-          select exists (
-            select 1 from pg_locks where pid = pg_backend_pid() and locktype = 'advisory' and granted
-              and objsubid = 1
-              and classid::text::bigint = (hashtext(${key})::bigint >> 32) & 4294967295
-              and objid::text::bigint = hashtext(${key})::bigint & 4294967295
-          ) or pg_try_advisory_lock(hashtext(${key})) as held`;
-        if (!row?.held) {
-          options.onHoldLost?.(
-            `the hold on the database${schemaName ? ` schema ${schemaName}` : ''} was lost and another process has it now`,
-          );
-        }
-      })().catch(() => undefined);
-    }, options.holdCheckMs ?? 60_000);
-    watch.unref();
-  }
   const client = postgres(url, { max: options.maxConnections ?? 10, onnotice: ignoreNotice, connection });
   const db: Db = drizzle(client, drizzleConfig(options));
   return {
     db,
     driver: 'postgres',
     close: async () => {
-      if (watch) clearInterval(watch);
       await client.end();
-      await holder?.end();
+      await release?.();
     },
   };
 }

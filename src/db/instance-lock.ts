@@ -22,6 +22,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import type { Sql } from 'postgres';
 
 /** The database is held by another process; nothing was opened. */
 export class DatabaseInUse extends Error {
@@ -132,4 +133,63 @@ export function holdDataDir(dataDir: string): () => void {
   throw owner
     ? inUse(dataDir, path, owner)
     : new DatabaseInUse(`could not take the lock ${path} for the database folder ${dataDir}`);
+}
+
+export interface SchemaHoldOptions {
+  /** Told when the hold was found lost and another process has it now. */
+  readonly onLost?: (message: string) => void;
+  /** How often the hold is checked, ms (default a minute). */
+  readonly checkMs?: number;
+}
+
+/**
+ * Holds a PostgreSQL schema with a session advisory lock on `session`, a connection of its own that
+ * is never recycled, until the returned function ends it. Every `checkMs` the hold is checked: a
+ * session the server dropped (a restart, a network cut) no longer holds it, and postgres.js opens a
+ * new one for the next query, on which the lock is taken again.
+ *
+ * @throws {DatabaseInUse} when another session holds it (`session` is ended then).
+ */
+export async function holdSchema(
+  session: Sql,
+  schemaName: string | undefined,
+  options: SchemaHoldOptions = {},
+): Promise<() => Promise<void>> {
+  const key = `tradecast:instance:${schemaName ?? 'public'}`;
+  const what = `the database${schemaName ? ` schema ${schemaName}` : ''}`;
+  // The lock's row in pg_locks: a bigint key is split over classid (high half) and objid (low half).
+  const ours = () => session`l.locktype = 'advisory' and l.granted and l.objsubid = 1
+    and l.classid::text::bigint = (hashtext(${key})::bigint >> 32) & 4294967295
+    and l.objid::text::bigint = hashtext(${key})::bigint & 4294967295`;
+  try {
+    const [row] = await session<{ held: boolean }[]>`select pg_try_advisory_lock(hashtext(${key})) as held`;
+    if (!row?.held) {
+      const [owner] = await session<{ name: string; since: Date | null; addr: string | null }[]>`
+        select a.application_name as name, a.backend_start as since, a.client_addr::text as addr
+        from pg_locks l join pg_stat_activity a on a.pid = l.pid
+        where ${ours()}`;
+      const who = owner
+        ? `${owner.name || 'a session'}${owner.addr ? ` from ${owner.addr}` : ''}${owner.since ? ` (since ${owner.since.toISOString()})` : ''}`
+        : 'another session';
+      throw new DatabaseInUse(
+        `${what} is in use by ${who}. One service runs per database: stop the other one first.`,
+      );
+    }
+  } catch (error) {
+    await session.end();
+    throw error;
+  }
+  const watch = setInterval(() => {
+    void (async () => {
+      const [row] = await session<{ held: boolean }[]>`
+        select exists (select 1 from pg_locks l where l.pid = pg_backend_pid() and ${ours()})
+          or pg_try_advisory_lock(hashtext(${key})) as held`;
+      if (!row?.held) options.onLost?.(`the hold on ${what} was lost and another process has it now`);
+    })().catch(() => undefined);
+  }, options.checkMs ?? 60_000);
+  watch.unref();
+  return async () => {
+    clearInterval(watch);
+    await session.end();
+  };
 }
